@@ -109,6 +109,92 @@ def _print_load_report(report: dict, data_dir: Path) -> None:
         out.print(f"  rejected rows with reasons: {data_dir / 'rejects.csv'}")
 
 
+features_app = typer.Typer(help="Feature store: build, apply, materialize.",
+                            no_args_is_help=True)
+app.add_typer(features_app, name="features")
+events_app = typer.Typer(help="Live events into the online store.", no_args_is_help=True)
+app.add_typer(events_app, name="events")
+
+
+@features_app.command("build")
+def features_build(data: DataOpt = None) -> None:
+    """Compute feature tables of the dataset into the offline store (Parquet)."""
+    from pipelines.feature_steps import build_step
+
+    settings = _settings(data)
+    with stage(f"building features for {settings.data_dir}"):
+        rows = build_step(settings)
+    for k, v in rows.items():
+        out.print(f"  {k:<20} {v:>10,} rows")
+
+
+@features_app.command("apply")
+def features_apply(data: DataOpt = None) -> None:
+    """Register the Feast repository (entities, views, services) in the registry."""
+    from pipelines.feature_steps import apply_step
+
+    settings = _settings(data)
+    with stage("applying the Feast repository"):
+        names = apply_step(settings)
+    out.print("  registered: " + ", ".join(names))
+
+
+@features_app.command("materialize")
+def features_materialize(data: DataOpt = None) -> None:
+    """Load the latest features into the online store and seed the live event history."""
+    from pipelines.feature_steps import materialize_step
+
+    settings = _settings(data)
+    with stage(f"materializing into the {settings.online_store.split(':')[0]} online store"):
+        info = materialize_step(settings)
+    out.print(f"  live history seeded with {info['history_events']:,} events")
+
+
+@features_app.command("status")
+def features_status(data: DataOpt = None) -> None:
+    """Show which feature steps have run for this dataset and store."""
+    from pipelines.feature_steps import status
+
+    st = status(_settings(data))
+    for k in ("built", "applied", "materialized"):
+        out.print(f"  {k:<13} {'yes' if getattr(st, k) else 'no'}")
+
+
+@events_app.command("ingest")
+def events_ingest(
+    source: Annotated[str, typer.Argument(help="'-' for stdin (JSON lines), or a .jsonl, .csv "
+                                               "or .parquet file")] = "-",
+    data: DataOpt = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Events per push")] = 500,
+    max_wait_ms: Annotated[int, typer.Option(min=1, help="Longest wait to fill a batch")] = 200,
+    replay: Annotated[bool, typer.Option(help="Re-ingest DATA/live/events.jsonl (after an "
+                                              "outage)")] = False,
+) -> None:
+    """Ingest live events: validate, update the customers' online features, report rejects."""
+    from features.live import LIVE_DIR, LiveUpdater
+    from pipelines.feature_steps import ensure_features
+    from pipelines.ingest import ingest, read_records
+
+    settings = _settings(data)
+    ensure_features(settings)
+    if replay:
+        log = settings.data_dir / LIVE_DIR / "events.jsonl"
+        backup = log.with_suffix(".replayed.jsonl")
+        if not log.exists():
+            raise FileNotFoundError(f"{log}: nothing to replay")
+        log.rename(backup)
+        source = str(backup)
+    updater = LiveUpdater(settings)
+    summary = ingest(updater, read_records(source), batch_size, max_wait_ms / 1000)
+    rate = summary.accepted / summary.seconds if summary.seconds else 0.0
+    out.print(f"accepted {summary.accepted:,} events in {summary.batches} batches "
+              f"({rate:,.0f} events/s); rejected {summary.rejected:,}")
+    for reason, n in summary.rejected_by_reason.items():
+        out.print(f"    {reason}: {n}")
+    if summary.rejected:
+        out.print(f"  rejected events with reasons: {settings.data_dir / LIVE_DIR / 'rejects.csv'}")
+
+
 @app.command()
 def summary(data: DataOpt = None) -> None:
     """Print what a dataset holds, and its behavior statistics."""

@@ -20,9 +20,11 @@ def user_errors() -> tuple[type[BaseException], ...]:
     """Exception types shown to the user as a one-line error instead of a traceback."""
     from features.dataset import DatasetError
     from features.settings import SettingsError
+    from features.store import StoreUnavailable
     from features.validation import SchemaError
 
-    return (UserError, SchemaError, DatasetError, SettingsError, FileNotFoundError)
+    return (UserError, SchemaError, DatasetError, SettingsError, FileNotFoundError,
+            StoreUnavailable)
 
 
 @contextmanager

@@ -1,0 +1,163 @@
+"""Recent-event history per customer, the input of live feature updates.
+
+The live path recomputes a customer's features with the same transforms as the offline build,
+over that customer's recent events; this store keeps them (the lookback window plus the sticky
+signup/unsubscribe events). SQLite next to the online store by default, Redis sorted sets when
+the online store is Redis.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import orjson
+import pandas as pd
+
+from features import schema as s
+from features.transforms import STICKY_EVENTS, epoch_seconds
+
+COLUMNS = (s.EVENT_ID, s.CUSTOMER_ID, s.EVENT_TYPE, s.EVENT_TS, s.PRODUCT_ID, s.CATEGORY,
+           s.PRICE, s.QUANTITY, s.CAMPAIGN_ID)
+_PAYLOAD = (s.EVENT_ID, s.EVENT_TYPE, s.PRODUCT_ID, s.CATEGORY, s.PRICE, s.QUANTITY,
+            s.CAMPAIGN_ID)
+
+
+class EventHistory(Protocol):
+    def append(self, events: pd.DataFrame) -> int: ...
+    def recent(self, customer_ids: Iterable[str]) -> pd.DataFrame: ...
+    def trim(self, before: pd.Timestamp) -> int: ...
+    def clear(self) -> None: ...
+    def close(self) -> None: ...
+
+
+def _frame(rows: list[tuple], ts: list[float]) -> pd.DataFrame:
+    """Events frame (schema columns) from (customer_id, payload...) rows and epoch seconds."""
+    if not rows:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in COLUMNS}).astype(
+            {s.EVENT_TS: "datetime64[ns, UTC]", s.PRICE: float, s.QUANTITY: "int64"})
+    df = pd.DataFrame(rows, columns=[s.CUSTOMER_ID, *_PAYLOAD])
+    df[s.EVENT_TS] = pd.to_datetime(np.asarray(ts, dtype=np.int64), unit="s", utc=True)
+    df[s.PRICE] = df[s.PRICE].astype(float)
+    df[s.QUANTITY] = df[s.QUANTITY].fillna(0).astype("int64")
+    return df[list(COLUMNS)]
+
+
+def _records(events: pd.DataFrame) -> tuple[list[str], np.ndarray, list[list]]:
+    ev = events.reindex(columns=list(COLUMNS))
+    payload = ev[list(_PAYLOAD)].astype(object).where(ev[list(_PAYLOAD)].notna(), None)
+    payload[s.EVENT_TYPE] = payload[s.EVENT_TYPE].astype(str)
+    return (ev[s.CUSTOMER_ID].astype(str).tolist(), epoch_seconds(ev[s.EVENT_TS]),
+            payload.to_numpy().tolist())
+
+
+class SqliteHistory:
+    """History in a local SQLite file (embedded default)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.conn = sqlite3.connect(str(path), check_same_thread=False, timeout=5.0)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=NORMAL")
+        self.conn.execute(
+            "CREATE TABLE IF NOT EXISTS events (event_id TEXT PRIMARY KEY, customer_id TEXT, "
+            "ts INTEGER, sticky INTEGER, payload BLOB)")
+        self.conn.execute("CREATE INDEX IF NOT EXISTS by_customer ON events (customer_id, ts)")
+
+    def append(self, events: pd.DataFrame) -> int:
+        cust, ts, payload = _records(events)
+        sticky = events[s.EVENT_TYPE].astype(str).isin([str(e) for e in STICKY_EVENTS])
+        rows = [(p[0], c, int(t), int(k), orjson.dumps(p))
+                for c, t, p, k in zip(cust, ts, payload, sticky, strict=True)]
+        with self.conn:
+            self.conn.executemany("INSERT OR REPLACE INTO events VALUES (?, ?, ?, ?, ?)", rows)
+        return len(rows)
+
+    def recent(self, customer_ids: Iterable[str]) -> pd.DataFrame:
+        ids = list(dict.fromkeys(customer_ids))
+        rows, ts = [], []
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            q = ("SELECT customer_id, ts, payload FROM events WHERE customer_id IN "
+                 f"({','.join('?' * len(chunk))})")
+            for c, t, p in self.conn.execute(q, chunk):
+                rows.append((c, *orjson.loads(p)))
+                ts.append(t)
+        return _frame(rows, ts)
+
+    def trim(self, before: pd.Timestamp) -> int:
+        with self.conn:
+            cur = self.conn.execute("DELETE FROM events WHERE ts < ? AND sticky = 0",
+                                    (int(before.timestamp()),))
+        return cur.rowcount
+
+    def clear(self) -> None:
+        with self.conn:
+            self.conn.execute("DELETE FROM events")
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class RedisHistory:
+    """History as one sorted set per customer (score: epoch seconds) in Redis."""
+
+    def __init__(self, url: str, namespace: str) -> None:
+        import redis
+
+        self.r = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+        self.prefix = f"nba:{namespace}:history:"
+
+    def _key(self, customer_id: str) -> str:
+        return self.prefix + customer_id
+
+    def append(self, events: pd.DataFrame) -> int:
+        cust, ts, payload = _records(events)
+        pipe = self.r.pipeline(transaction=False)
+        for i, (c, t, p) in enumerate(zip(cust, ts, payload, strict=True)):
+            pipe.zadd(self._key(c), {orjson.dumps(p): int(t)})
+            if i % 5000 == 4999:
+                pipe.execute()
+        pipe.execute()
+        return len(cust)
+
+    def recent(self, customer_ids: Iterable[str]) -> pd.DataFrame:
+        ids = list(dict.fromkeys(customer_ids))
+        pipe = self.r.pipeline(transaction=False)
+        for c in ids:
+            pipe.zrange(self._key(c), 0, -1, withscores=True)
+        rows, ts = [], []
+        for c, members in zip(ids, pipe.execute(), strict=True):
+            for member, score in members:
+                rows.append((c, *orjson.loads(member)))
+                ts.append(score)
+        return _frame(rows, ts)
+
+    def trim(self, before: pd.Timestamp) -> int:
+        cutoff = int(before.timestamp())
+        sticky = {str(e) for e in STICKY_EVENTS}
+        removed = 0
+        for key in self.r.scan_iter(match=self.prefix + "*", count=1000):
+            old = self.r.zrangebyscore(key, "-inf", f"({cutoff}")
+            drop = [m for m in old if orjson.loads(m)[1] not in sticky]
+            if drop:
+                removed += self.r.zrem(key, *drop)
+        return removed
+
+    def clear(self) -> None:
+        keys = list(self.r.scan_iter(match=self.prefix + "*", count=1000))
+        for i in range(0, len(keys), 1000):
+            self.r.delete(*keys[i:i + 1000])
+
+    def close(self) -> None:
+        self.r.close()
+
+
+def open_history(settings) -> EventHistory:
+    """The history store matching the online store setting."""
+    if settings.online_store.startswith("redis://"):
+        return RedisHistory(settings.online_store, settings.feast_project)
+    return SqliteHistory(settings.feature_repo_dir / "history.db")

@@ -1,0 +1,35 @@
+"""On-demand feature view: request-time features (hours since the last event, ...)."""
+
+from __future__ import annotations
+
+import pandas as pd
+from feast import FeatureView, RequestSource
+from feast.field import Field
+from feast.on_demand_feature_view import OnDemandFeatureView, on_demand_feature_view
+from feast.types import Float64, Int64
+
+from features.transforms import CONTEXT_FEATURES, CONTEXT_INPUTS
+
+
+def customer_context(activity: FeatureView, profile: FeatureView,
+                     request: RequestSource) -> OnDemandFeatureView:
+    act = [n for n in CONTEXT_INPUTS if n in {f.name for f in activity.features}]
+    prof = [n for n in CONTEXT_INPUTS if n in {f.name for f in profile.features}]
+    schema = [Field(name=n, dtype=Int64 if n in {"cart_open", "local_hour"} else Float64)
+              for n in CONTEXT_FEATURES]
+
+    @on_demand_feature_view(
+        name="customer_context",
+        sources=[activity[act], profile[prof], request],
+        schema=schema,
+        mode="pandas",
+        description="Request-time features computed by features.transforms.request_context",
+    )
+    def context(inputs: pd.DataFrame) -> pd.DataFrame:
+        import pandas as pd
+
+        from features.transforms import request_context
+
+        return pd.DataFrame(request_context(inputs), index=inputs.index)
+
+    return context

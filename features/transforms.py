@@ -1,0 +1,388 @@
+"""Feature transforms: the one definition of every feature, used offline and online alike.
+
+Pure functions of events (no I/O). `customer_activity_rows` gives, for each customer, one row per
+distinct event time holding the features *as of that moment, inclusive*: a row never uses a later
+event (point-in-time correct by construction). The offline build writes all rows; the live path
+runs the same function over a customer's recent history and keeps the last row, so online values
+equal the offline ones at the same moment (tests/features/test_parity.py).
+
+Every feature looks back at most `LOOKBACK` (90 days), except the sticky states `unsubscribed`
+and `signup_ts`: the live path needs only that much history to reproduce them exactly.
+Window counts are over (t - w, t]; `*_ts` features are epoch seconds (NaN: none in the lookback).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from features import schema as s
+
+E = s.EventType
+HOUR = 3_600
+DAY = 86_400
+LOOKBACK_DAYS = 90
+LOOKBACK = LOOKBACK_DAYS * DAY
+CART_WINDOW = 30 * DAY
+STICKY_EVENTS = (E.SIGNUP, E.UNSUBSCRIBE)  # kept forever by the live history store
+ENTITY_TS = "event_timestamp"  # Feast's timestamp column in feature rows
+REQUEST_TS = "request_ts"  # epoch seconds of the decision moment (request-time features)
+
+WINDOWS = {"1h": HOUR, "24h": DAY, "7d": 7 * DAY, "30d": 30 * DAY, "90d": LOOKBACK}
+SITE = tuple(str(t) for t in s.SITE_EVENTS)
+
+# (feature prefix, event types counted, windows). Order here is the order of the columns.
+COUNTS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
+    ("views", (E.PRODUCT_VIEW,), ("1h", "24h", "7d", "30d")),
+    ("searches", (E.SEARCH,), ("24h", "7d", "30d")),
+    ("cart_adds", (E.ADD_TO_CART,), ("1h", "24h", "7d", "30d")),
+    ("checkouts", (E.CHECKOUT_START,), ("24h", "7d", "30d")),
+    ("purchases", (E.PURCHASE,), ("24h", "7d", "30d", "90d")),
+    ("site_events", SITE, ("24h", "7d", "30d", "90d")),
+    ("emails_sent", (E.EMAIL_SENT,), ("24h", "7d", "30d")),
+    ("email_opens", (E.EMAIL_OPEN,), ("30d", "90d")),
+    ("email_clicks", (E.EMAIL_CLICK,), ("30d",)),
+)
+SPEND_WINDOWS = ("7d", "30d", "90d")
+LAST_TS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("last_event_ts", tuple(s.EVENT_TYPES)),
+    ("last_site_ts", SITE),
+    ("last_view_ts", (E.PRODUCT_VIEW,)),
+    ("last_cart_add_ts", (E.ADD_TO_CART,)),
+    ("last_purchase_ts", (E.PURCHASE,)),
+    ("last_email_sent_ts", (E.EMAIL_SENT,)),
+    ("last_email_open_ts", (E.EMAIL_OPEN,)),
+    ("last_email_click_ts", (E.EMAIL_CLICK,)),
+)
+
+
+def activity_feature_names() -> list[str]:
+    """Column order of `customer_activity_rows` (after customer_id and event_timestamp)."""
+    names = [f"{p}_{w}" for p, _, ws in COUNTS for w in ws]
+    names += [f"spend_{w}" for w in SPEND_WINDOWS]
+    names += ["email_open_rate_90d", "email_click_rate_90d"]
+    names += [n for n, _ in LAST_TS]
+    names += ["cart_value", "cart_items", "unsubscribed", "signup_ts"]
+    names += ["open_hour_sin", "open_hour_cos", "active_hour_sin", "active_hour_cos"]
+    return names
+
+
+def epoch_seconds(ts: pd.Series) -> np.ndarray:
+    """Whole seconds since the epoch, whatever the datetime unit."""
+    ts = pd.to_datetime(ts, utc=True)
+    return ((ts - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)).to_numpy(np.int64)
+
+
+_TYPE_CODE = {t: i for i, t in enumerate(s.EVENT_TYPES)}
+
+
+def type_codes(types: tuple[str, ...] | list[str]) -> np.ndarray:
+    """Integer codes (schema order) of event types."""
+    return np.array([_TYPE_CODE[str(t)] for t in types], dtype=np.int8)
+
+
+def _prepare(events: pd.DataFrame) -> tuple[np.ndarray, pd.Index, np.ndarray, np.ndarray,
+                                              pd.DataFrame]:
+    """Sort by (customer, time): customer codes, ids, seconds, type codes and the sorted events."""
+    codes, uniques = pd.factorize(events[s.CUSTOMER_ID], sort=False)
+    t = epoch_seconds(events[s.EVENT_TS])
+    etype = pd.Categorical(events[s.EVENT_TYPE], categories=list(s.EVENT_TYPES)).codes
+    order = np.lexsort((t, codes))
+    ev = events[[s.PRICE, s.QUANTITY]].iloc[order].reset_index(drop=True)
+    return codes[order], uniques, t[order], etype[order].astype(np.int8), ev
+
+
+class _Windows:
+    """Vectorized window sums over events sorted by (customer, time)."""
+
+    def __init__(self, cust_code: np.ndarray, t: np.ndarray) -> None:
+        self.t = t.astype(np.int64)
+        self.t0 = int(self.t.min()) - LOOKBACK - 1 if len(t) else 0
+        rel = self.t - self.t0  # > 0 and well below 2**33 for any realistic log
+        self.key = cust_code.astype(np.int64) * (1 << 34) + rel
+        self.block_start = cust_code.astype(np.int64) * (1 << 34)
+        self._starts: dict[int, np.ndarray] = {}
+
+    def start(self, w: int) -> np.ndarray:
+        """Index of the first event inside (t - w, t] for each event."""
+        if w not in self._starts:
+            self._starts[w] = np.searchsorted(self.key, self.key - w, side="right")
+        return self._starts[w]
+
+    def total(self, values: np.ndarray, w: int) -> np.ndarray:
+        csum = np.concatenate([[0.0], np.cumsum(values, dtype=np.float64)])
+        return csum[np.arange(1, len(values) + 1)] - csum[self.start(w)]
+
+    def total_since(self, values: np.ndarray, bound_key: np.ndarray) -> np.ndarray:
+        """Sum over events with key in (bound_key, key]."""
+        csum = np.concatenate([[0.0], np.cumsum(values, dtype=np.float64)])
+        j = np.searchsorted(self.key, bound_key, side="right")
+        return csum[np.arange(1, len(values) + 1)] - csum[j]
+
+    def last_key(self, mask: np.ndarray) -> np.ndarray:
+        """Key of the latest event matching `mask` at or before each event (any customer)."""
+        marked = np.where(mask, self.key, -1)
+        return np.maximum.accumulate(marked) if len(marked) else marked
+
+    def last_ts(self, mask: np.ndarray, lookback: int | None = LOOKBACK) -> np.ndarray:
+        """Epoch seconds of the customer's latest matching event in the lookback, else NaN."""
+        k = self.last_key(mask)
+        ok = k >= self.block_start
+        if lookback is not None:
+            ok &= (self.key - k) < lookback
+        return np.where(ok, (k - self.block_start + self.t0).astype(np.float64), np.nan)
+
+
+def customer_activity_rows(events: pd.DataFrame) -> pd.DataFrame:
+    """Customer features after each event (one row per customer and distinct event time)."""
+    names = activity_feature_names()
+    if events.empty:
+        return pd.DataFrame(columns=[s.CUSTOMER_ID, ENTITY_TS, *names])
+    codes, uniques, t, etype, ev = _prepare(events)
+    win = _Windows(codes, t)
+    out: dict[str, np.ndarray] = {}
+
+    def is_type(types: tuple[str, ...]) -> np.ndarray:
+        return np.isin(etype, type_codes(types))
+
+    for prefix, types, ws in COUNTS:
+        ind = is_type(types).astype(np.float64)
+        for w in ws:
+            out[f"{prefix}_{w}"] = win.total(ind, WINDOWS[w])
+    price = ev[s.PRICE].fillna(0.0).to_numpy(dtype=np.float64)
+    qty = ev[s.QUANTITY].fillna(0).to_numpy(dtype=np.float64)
+    qty = np.where(qty > 0, qty, 1.0)
+    is_buy = is_type((E.PURCHASE,))
+    spend = np.where(is_buy, price * qty, 0.0)
+    for w in SPEND_WINDOWS:
+        out[f"spend_{w}"] = win.total(spend, WINDOWS[w])
+    sent90 = win.total(is_type((E.EMAIL_SENT,)).astype(float), LOOKBACK)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["email_open_rate_90d"] = np.where(sent90 > 0, out["email_opens_90d"] / sent90, np.nan)
+        clicks90 = win.total(is_type((E.EMAIL_CLICK,)).astype(float), LOOKBACK)
+        out["email_click_rate_90d"] = np.where(sent90 > 0, clicks90 / sent90, np.nan)
+    for name, types in LAST_TS:
+        out[name] = win.last_ts(is_type(types))
+
+    # Open cart: adds minus removes since the last purchase, within the cart window.
+    is_add, is_rm = is_type((E.ADD_TO_CART,)), is_type((E.REMOVE_FROM_CART,))
+    last_buy = win.last_key(is_buy)
+    bound = np.maximum(np.maximum(last_buy, win.key - CART_WINDOW), win.block_start - 1)
+    sign = np.where(is_add, 1.0, np.where(is_rm, -1.0, 0.0))
+    out["cart_value"] = np.maximum(win.total_since(sign * price * qty, bound), 0.0)
+    out["cart_items"] = np.maximum(win.total_since(sign * qty, bound), 0.0)
+    unsub = win.last_key(is_type((E.UNSUBSCRIBE,)))
+    out["unsubscribed"] = (unsub >= win.block_start).astype(np.int64)
+    out["signup_ts"] = win.last_ts(is_type((E.SIGNUP,)), lookback=None)
+
+    hour = (t % DAY) / HOUR * (2 * np.pi / 24)
+    for prefix, mask in (("open", is_type((E.EMAIL_OPEN,))), ("active", is_type(SITE))):
+        n = win.total(mask.astype(float), LOOKBACK)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for fn, suffix in ((np.sin, "sin"), (np.cos, "cos")):
+                tot = win.total(np.where(mask, fn(hour), 0.0), LOOKBACK)
+                out[f"{prefix}_hour_{suffix}"] = np.where(n > 0, tot / n, 0.0)
+
+    rows = pd.DataFrame(out)
+    rows.insert(0, ENTITY_TS, pd.to_datetime(t, unit="s", utc=True))
+    rows.insert(0, s.CUSTOMER_ID, uniques.to_numpy()[codes])
+    # One row per customer and distinct time: the last one holds every event at that time.
+    last = np.r_[(codes[1:] != codes[:-1]) | (t[1:] != t[:-1]), True]
+    rows = rows[last].reset_index(drop=True)
+    count_cols = [c for c in names if c.split("_")[-1] in WINDOWS and not c.startswith(
+        ("spend", "email_open_rate", "email_click_rate"))] + ["cart_items"]
+    rows[count_cols] = rows[count_cols].astype(np.int64)
+    float_cols = [c for c in names if c not in count_cols and c != "unsubscribed"]
+    rows[float_cols] = rows[float_cols].astype(np.float64)
+    return rows[[s.CUSTOMER_ID, ENTITY_TS, *names]]
+
+
+def latest_per_customer(rows: pd.DataFrame, as_of: pd.Timestamp | None = None) -> pd.DataFrame:
+    """The last row of each customer at or before `as_of` (all rows when None)."""
+    if as_of is not None:
+        rows = rows[rows[ENTITY_TS] <= as_of]
+    return rows.sort_values(ENTITY_TS, kind="stable").groupby(s.CUSTOMER_ID, sort=True).tail(
+        1).reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------------- serving items
+ITEM_FEATURES = ("cart_products", "recent_views", "recent_purchases", "open_hour_hist",
+                 "active_hour_hist")
+MAX_CART, MAX_RECENT = 5, 10
+
+
+def _recent_distinct(cust: np.ndarray, t: np.ndarray, prod: np.ndarray, mask: np.ndarray,
+                     limit: int) -> dict[int, list[str]]:
+    """Per customer code: distinct products among `mask` events, newest first, at most `limit`."""
+    idx = np.flatnonzero(mask)
+    if not len(idx):
+        return {}
+    d = pd.DataFrame({"c": cust[idx], "t": -t[idx], "p": prod[idx]})
+    d = d.sort_values(["c", "t"], kind="stable").drop_duplicates(["c", "p"])
+    d = d[d.groupby("c", sort=False).cumcount() < limit]
+    return d.groupby("c", sort=False)["p"].agg(list).to_dict()
+
+
+def _hour_hist(cust: np.ndarray, t: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
+    hist = np.zeros((n, 24), dtype=np.float32)
+    np.add.at(hist, (cust[mask], (t[mask] % DAY) // HOUR), 1.0)
+    return hist
+
+
+def customer_items(events: pd.DataFrame, as_of: pd.Timestamp | None = None) -> pd.DataFrame:
+    """Serving-only list features, as of `as_of` (default: each customer's last event).
+
+    cart_products: open-cart items (added since the last purchase within 30 days, not removed
+    since), newest first; recent_views / recent_purchases: distinct products in 30 / 90 days,
+    newest first; open_hour_hist / active_hour_hist: counts of email opens / site events per UTC
+    hour in the last 90 days.
+    """
+    if as_of is not None:
+        events = events[events[s.EVENT_TS] <= as_of]
+    if events.empty:
+        return pd.DataFrame(columns=[s.CUSTOMER_ID, ENTITY_TS, *ITEM_FEATURES])
+    cust, uniques = pd.factorize(events[s.CUSTOMER_ID], sort=True)
+    t = epoch_seconds(events[s.EVENT_TS])
+    etype = pd.Categorical(events[s.EVENT_TYPE], categories=list(s.EVENT_TYPES)).codes
+    prod = events[s.PRODUCT_ID].to_numpy(dtype=object)
+    n = len(uniques)
+    last = np.full(n, np.iinfo(np.int64).min)
+    np.maximum.at(last, cust, t)
+    ref = last if as_of is None else np.full(n, int(as_of.timestamp()))
+    age = ref[cust] - t
+    in90, in30 = age < LOOKBACK, age < CART_WINDOW
+
+    def is_type(*types: str) -> np.ndarray:
+        return np.isin(etype, type_codes(types))
+
+    buy = is_type(E.PURCHASE) & in90
+    last_buy = np.full(n, np.iinfo(np.int64).min)
+    np.maximum.at(last_buy, cust[buy], t[buy])
+    cart_ev = is_type(E.ADD_TO_CART, E.REMOVE_FROM_CART) & in30 & (t > last_buy[cust])
+    # The latest cart event per (customer, product) decides whether the item is still in.
+    idx = np.flatnonzero(cart_ev)
+    d = pd.DataFrame({"i": idx, "c": cust[idx], "t": t[idx], "p": prod[idx]})
+    latest = d.sort_values(["c", "p", "t"], kind="stable").drop_duplicates(["c", "p"],
+                                                                           keep="last")["i"]
+    still_in = np.zeros(len(t), dtype=bool)
+    still_in[latest.to_numpy()] = True
+    still_in &= is_type(E.ADD_TO_CART)
+
+    cart = _recent_distinct(cust, t, prod, still_in, MAX_CART)
+    views = _recent_distinct(cust, t, prod, is_type(E.PRODUCT_VIEW) & in30, MAX_RECENT)
+    bought = _recent_distinct(cust, t, prod, buy, MAX_RECENT)
+    opens = _hour_hist(cust, t, is_type(E.EMAIL_OPEN) & in90, n)
+    active = _hour_hist(cust, t, np.isin(etype, type_codes(SITE)) & in90, n)
+    return pd.DataFrame({
+        s.CUSTOMER_ID: uniques.to_numpy(),
+        ENTITY_TS: pd.to_datetime(last, unit="s", utc=True),
+        "cart_products": [cart.get(i, []) for i in range(n)],
+        "recent_views": [views.get(i, []) for i in range(n)],
+        "recent_purchases": [bought.get(i, []) for i in range(n)],
+        "open_hour_hist": list(opens),
+        "active_hour_hist": list(active),
+    })
+
+
+# ---------------------------------------------------------------------------- request time
+CONTEXT_INPUTS = (*(n for n, _ in LAST_TS), "signup_ts", "profile_signup_ts", "cart_items",
+                  "utc_offset_hours")
+CONTEXT_FEATURES = (
+    "hours_since_last_event", "hours_since_last_site", "hours_since_last_view",
+    "hours_since_last_cart_add", "hours_since_last_purchase", "hours_since_last_email_sent",
+    "hours_since_last_email_open", "hours_since_last_email_click", "days_since_signup",
+    "cart_open", "local_hour",
+)
+
+
+def request_context(inputs: Mapping[str, object]) -> dict[str, np.ndarray]:
+    """Request-time features from stored timestamps and the decision moment `request_ts`.
+
+    Works on a DataFrame or a dict of columns; the Feast on-demand view and the serving fast
+    path both call it. Missing timestamps give NaN hours (the models handle missing values).
+    """
+    now = np.asarray(inputs[REQUEST_TS], dtype=np.float64)
+
+    def col(name: str) -> np.ndarray:
+        return np.asarray(inputs[name], dtype=np.float64)
+
+    out: dict[str, np.ndarray] = {}
+    for name, _ in LAST_TS:
+        stem = name.removeprefix("last_").removesuffix("_ts")
+        out[f"hours_since_last_{stem}"] = (now - col(name)) / HOUR
+    signup = np.where(np.isnan(col("profile_signup_ts")), col("signup_ts"),
+                      col("profile_signup_ts"))
+    out["days_since_signup"] = (now - signup) / DAY
+    out["cart_open"] = (np.nan_to_num(col("cart_items")) > 0).astype(np.int64)
+    offset = np.nan_to_num(col("utc_offset_hours"))
+    out["local_hour"] = np.floor(np.mod(now / HOUR + offset, 24)).astype(np.int64)
+    return out
+
+
+# ---------------------------------------------------------------------------- profiles
+def customer_profile_rows(customers: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Customer attributes from the customers table (consent, UTC offset at `as_of`)."""
+    from zoneinfo import ZoneInfo
+
+    tz = customers[s.TIMEZONE].fillna("UTC").astype(str)
+    offsets = {z: ZoneInfo(z).utcoffset(as_of.to_pydatetime()).total_seconds() / HOUR
+               for z in tz.unique()}
+    ts = pd.to_datetime(customers[s.SIGNUP_TS], utc=True)
+    epoch = pd.Timestamp("2000-01-01", tz="UTC")
+    return pd.DataFrame({
+        s.CUSTOMER_ID: customers[s.CUSTOMER_ID].astype(str).to_numpy(),
+        ENTITY_TS: ts.fillna(epoch).clip(upper=as_of).to_numpy(),
+        "consent": customers[s.CONSENT].astype(np.int64).to_numpy(),
+        "utc_offset_hours": tz.map(offsets).astype(np.float64).to_numpy(),
+        "profile_signup_ts": (ts.astype("int64") // 10**9).where(ts.notna()).astype(
+            np.float64).to_numpy(),
+    })
+
+
+# ---------------------------------------------------------------------------- products
+PRODUCT_FEATURES = ("price", "margin", "in_stock", "product_views_7d", "product_carts_7d",
+                    "product_purchases_30d", "product_conversion_30d")
+
+
+def product_stats_rows(events: pd.DataFrame, products: pd.DataFrame,
+                       start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """Daily product rows (at each day's end): catalog attributes and popularity."""
+    days = pd.date_range(start.normalize() + pd.Timedelta(days=1), end.ceil("D"), freq="D")
+    ev = events[events[s.PRODUCT_ID].notna()][[s.PRODUCT_ID, s.EVENT_TYPE, s.EVENT_TS]]
+    etype = ev[s.EVENT_TYPE].astype(str)
+    pids = products[s.PRODUCT_ID].astype(str).to_numpy()
+    index = pd.Index(pids)
+    d_idx = np.searchsorted(days.asi8, ev[s.EVENT_TS].astype("int64").to_numpy(), side="right")
+
+    def daily(mask: pd.Series) -> np.ndarray:
+        """[day, product] counts of events on each day (index: day end boundary)."""
+        m = np.zeros((len(days) + 1, len(pids)))
+        pos = index.get_indexer(ev.loc[mask, s.PRODUCT_ID].astype(str))
+        keep = pos >= 0
+        np.add.at(m, (d_idx[mask.to_numpy()][keep], pos[keep]), 1.0)
+        return np.cumsum(m, axis=0)
+
+    def window(cum: np.ndarray, n: int) -> np.ndarray:
+        shifted = np.vstack([np.zeros((n, cum.shape[1])), cum[:-n]])
+        return (cum - shifted)[: len(days)]
+
+    views = daily(etype == E.PRODUCT_VIEW)
+    carts = daily(etype == E.ADD_TO_CART)
+    buys = daily(etype == E.PURCHASE)
+    v7, c7, b30, v30 = window(views, 7), window(carts, 7), window(buys, 30), window(views, 30)
+    n_d, n_p = len(days), len(pids)
+    rows = pd.DataFrame({
+        s.PRODUCT_ID: np.tile(pids, n_d),
+        ENTITY_TS: np.repeat(days.to_numpy(), n_p),
+        "price": np.tile(products[s.PRICE].astype(float).to_numpy(), n_d),
+        "margin": np.tile(products[s.MARGIN].astype(float).to_numpy(), n_d),
+        "in_stock": np.tile(products[s.IN_STOCK].astype(np.int64).to_numpy(), n_d),
+        "product_views_7d": v7.ravel().astype(np.int64),
+        "product_carts_7d": c7.ravel().astype(np.int64),
+        "product_purchases_30d": b30.ravel().astype(np.int64),
+        "product_conversion_30d": ((b30 + 0.1) / (v30 + 5.0)).ravel(),
+    })
+    rows[ENTITY_TS] = pd.to_datetime(rows[ENTITY_TS], utc=True)
+    return rows

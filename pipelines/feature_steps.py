@@ -1,0 +1,96 @@
+"""Pipeline steps for features: build the offline store, apply the Feast repo, materialize."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from features import schema as s
+from features.build import build_offline, is_built
+from features.dataset import read_dataset
+from features.settings import Settings
+from features.store import offline_paths, open_store
+from features.transforms import LOOKBACK_DAYS, STICKY_EVENTS
+from pipelines.console import step
+
+MATERIALIZE_FROM = pd.Timestamp("2000-01-01", tz="UTC")
+APPLIED_MARK = "applied.txt"
+MATERIALIZED_MARK = "materialized.txt"
+
+
+@dataclass
+class FeatureStatus:
+    built: bool
+    applied: bool
+    materialized: bool
+
+
+def _fingerprint(settings: Settings) -> str:
+    """Which stores a mark refers to: switching stores makes apply/materialize run again."""
+    return f"{settings.online_store}|{settings.feast_registry}|{settings.feast_project}"
+
+
+def _marked(settings: Settings, mark: str) -> bool:
+    path = settings.feature_repo_dir / mark
+    return path.exists() and path.read_text() == _fingerprint(settings)
+
+
+def status(settings: Settings) -> FeatureStatus:
+    return FeatureStatus(is_built(offline_paths(settings)), _marked(settings, APPLIED_MARK),
+                         _marked(settings, MATERIALIZED_MARK))
+
+
+def build_step(settings: Settings) -> dict[str, int]:
+    """Compute feature tables of the dataset into the offline store (Parquet)."""
+    ds = read_dataset(settings.data_dir, with_truth=False)
+    report = build_offline(ds, offline_paths(settings), progress=step)
+    for mark in (APPLIED_MARK, MATERIALIZED_MARK):
+        (settings.feature_repo_dir / mark).unlink(missing_ok=True)
+    return report.rows
+
+
+def apply_step(settings: Settings) -> list[str]:
+    """Register entities, sources, views and services in the Feast registry."""
+    from features.repo import definitions
+
+    store = open_store(settings)
+    objects = definitions(offline_paths(settings))
+    store.apply(objects)
+    (settings.feature_repo_dir / APPLIED_MARK).write_text(_fingerprint(settings))
+    return [o.name for o in objects]
+
+
+def materialize_step(settings: Settings) -> dict[str, int]:
+    """Load the latest feature rows into the online store; seed the live event history."""
+    from features.history import open_history
+
+    ds = read_dataset(settings.data_dir, with_truth=False)
+    store = open_store(settings)
+    step("materializing feature views into the online store")
+    store.materialize(MATERIALIZE_FROM.to_pydatetime(),
+                      (ds.end + pd.Timedelta(days=1)).to_pydatetime())
+    step(f"seeding the live event history (last {LOOKBACK_DAYS} days + signups/unsubscribes)")
+    ev = ds.events
+    recent = ev[(ev[s.EVENT_TS] > ds.end - pd.Timedelta(days=LOOKBACK_DAYS + 1))
+                | ev[s.EVENT_TYPE].isin([str(e) for e in STICKY_EVENTS])]
+    history = open_history(settings)
+    history.clear()
+    n = history.append(recent)
+    history.close()
+    (settings.feature_repo_dir / MATERIALIZED_MARK).write_text(_fingerprint(settings))
+    return {"history_events": n}
+
+
+def ensure_features(settings: Settings) -> None:
+    """Run whichever feature step is missing for this dataset."""
+    st = status(settings)
+    if not st.built:
+        step("building features (missing for this dataset)")
+        build_step(settings)
+        st = status(settings)
+    if not st.applied:
+        step("applying the Feast repository")
+        apply_step(settings)
+    if not st.materialized:
+        materialize_step(settings)

@@ -1,0 +1,204 @@
+"""Feast feature store: point-in-time joins, live updates on SQLite and Redis, bad events, outages.
+
+The same tests run against the embedded SQLite online store and the machine's real Redis.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features import schema as s
+from features.dataset import Dataset, write_dataset
+from features.history import RedisHistory
+from features.live import LiveUpdater
+from features.settings import Settings
+from features.simulator import SimConfig, simulate
+from features.store import StoreUnavailable, open_store
+from features.transforms import (
+    ENTITY_TS,
+    REQUEST_TS,
+    activity_feature_names,
+    customer_activity_rows,
+    customer_items,
+    latest_per_customer,
+)
+from pipelines.feature_steps import apply_step, build_step, materialize_step
+
+SIM = SimConfig(customers=300, days=60, products=80, seed=5)
+SPLIT_DAY = 40  # the online store is materialized up to here; later events arrive live
+LIVE_DAYS = 3
+
+
+@dataclass
+class World:
+    settings: Settings
+    full: Dataset
+    t0: pd.Timestamp
+    t1: pd.Timestamp
+    updater: LiveUpdater
+
+
+@pytest.fixture(scope="module")
+def full_dataset() -> Dataset:
+    return simulate(SIM)
+
+
+def _make_world(tmp: Path, full: Dataset, online_store: str) -> World:
+    settings = Settings.from_env(env={}, data_dir=tmp / "data", online_store=online_store,
+                                 feast_project=f"t{uuid.uuid4().hex[:10]}")
+    t0 = full.start + pd.Timedelta(days=SPLIT_DAY)
+    past = Dataset(events=full.events[full.events[s.EVENT_TS] <= t0], customers=full.customers,
+                   products=full.products, manifest={**full.manifest, "end": str(t0)})
+    write_dataset(settings.data_dir, past)
+    build_step(settings)
+    apply_step(settings)
+    materialize_step(settings)
+    return World(settings, full, t0, t0 + pd.Timedelta(days=LIVE_DAYS), LiveUpdater(settings))
+
+
+@pytest.fixture(scope="module", params=["sqlite", "redis"])
+def world(request, tmp_path_factory, full_dataset):
+    url = request.getfixturevalue("redis_url") if request.param == "redis" else "sqlite"
+    w = _make_world(tmp_path_factory.mktemp(request.param), full_dataset, url)
+    yield w
+    w.updater.history.clear()
+    w.updater.store.teardown()
+    w.updater.close()
+
+
+def _online(store, customers: list[str], at: pd.Timestamp) -> pd.DataFrame:
+    rows = [{s.CUSTOMER_ID: c, REQUEST_TS: at.timestamp()} for c in customers]
+    resp = store.get_online_features(store.get_feature_service("policy_v1"), entity_rows=rows)
+    return pd.DataFrame(resp.to_dict()).set_index(s.CUSTOMER_ID)
+
+
+def _assert_same(got: pd.DataFrame, want: pd.DataFrame, cols: list[str]) -> None:
+    g = got.loc[want.index, cols].astype(float).to_numpy()
+    w = want[cols].astype(float).to_numpy()
+    bad = ~np.isclose(g, w, rtol=1e-9, atol=1e-9, equal_nan=True)
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        raise AssertionError(f"{want.index[i]} {cols[j]}: online {g[i, j]} != offline {w[i, j]}"
+                             f" ({bad.sum()} mismatches)")
+
+
+def test_live_replay_matches_the_offline_build(world: World) -> None:
+    """Training/serving skew guard: events replayed live give the offline build's values."""
+    ev = world.full.events
+    live = ev[(ev[s.EVENT_TS] > world.t0) & (ev[s.EVENT_TS] <= world.t1)]
+    touched = live[s.CUSTOMER_ID].unique().tolist()
+    assert len(touched) > 50
+    for start in range(0, len(live), 400):  # time-ordered micro-batches, as the consumer sends
+        res = world.updater.ingest(live.iloc[start:start + 400].astype({s.EVENT_TYPE: str}))
+        assert res.rejected == 0, res.rejected_by_reason
+    upto = ev[ev[s.EVENT_TS] <= world.t1]
+    want = latest_per_customer(customer_activity_rows(upto[upto[s.CUSTOMER_ID].isin(touched)]))
+    want = want.set_index(s.CUSTOMER_ID)
+    got = _online(world.updater.store, touched, world.t1)
+    _assert_same(got, want, activity_feature_names())
+
+    items = customer_items(upto[upto[s.CUSTOMER_ID].isin(touched)]).set_index(s.CUSTOMER_ID)
+    for c in touched:
+        for col in ("cart_products", "recent_views", "recent_purchases"):
+            assert list(got.at[c, col]) == list(items.at[c, col]), (c, col)
+        assert np.allclose(got.at[c, "open_hour_hist"], items.at[c, "open_hour_hist"])
+    # Request-time features come from the same stored values and the request moment.
+    hours = (world.t1.timestamp() - want["last_event_ts"]) / 3600
+    assert np.allclose(got.loc[want.index, "hours_since_last_event"], hours)
+
+
+def test_materialized_values_equal_the_offline_rows(world: World) -> None:
+    ev = world.full.events
+    past = ev[ev[s.EVENT_TS] <= world.t0]
+    quiet = sorted(set(past[s.CUSTOMER_ID]) - set(ev[(ev[s.EVENT_TS] > world.t0)][s.CUSTOMER_ID]))
+    assert quiet, "need customers without live events"
+    want = latest_per_customer(customer_activity_rows(past[past[s.CUSTOMER_ID].isin(quiet)]))
+    got = _online(world.updater.store, quiet, world.t1)
+    _assert_same(got, want.set_index(s.CUSTOMER_ID), activity_feature_names())
+
+
+def test_cart_add_is_visible_on_the_next_read_and_bad_events_are_kept(world: World) -> None:
+    cust = world.full.customers[s.CUSTOMER_ID].iloc[7]
+    when = world.t1 + pd.Timedelta(hours=2)
+    before = _online(world.updater.store, [cust], when)
+    events = [
+        {s.CUSTOMER_ID: cust, s.EVENT_TYPE: "add_to_cart", s.EVENT_TS: when.isoformat(),
+         s.PRODUCT_ID: "p00003", s.PRICE: 12.5, s.QUANTITY: 2},
+        {s.CUSTOMER_ID: cust, s.EVENT_TYPE: "teleport", s.EVENT_TS: when.isoformat()},
+        {s.CUSTOMER_ID: None, s.EVENT_TYPE: "product_view", s.EVENT_TS: when.isoformat(),
+         s.PRODUCT_ID: "p00001"},
+        {s.CUSTOMER_ID: cust, s.EVENT_TYPE: "product_view", s.PRODUCT_ID: "p00001",
+         s.EVENT_TS: (pd.Timestamp.now(tz="UTC") + pd.Timedelta(days=30)).isoformat()},
+    ]
+    res = world.updater.ingest(events)
+    assert (res.accepted, res.rejected) == (1, 3)
+    assert res.rejected_by_reason == {"event_type": 1, "customer_id": 1, "timestamp": 1}
+    after = _online(world.updater.store, [cust], when)
+    assert after.at[cust, "cart_adds_1h"] == 1
+    assert after.at[cust, "cart_value"] == pytest.approx(before.at[cust, "cart_value"] + 25.0)
+    assert after.at[cust, "cart_products"][0] == "p00003"
+    assert after.at[cust, "cart_open"] == 1
+    rejects = pd.read_csv(world.settings.data_dir / "live" / "rejects.csv")
+    assert {"event_type: unknown 'teleport'", "customer_id: missing"} <= set(rejects[s.REASON])
+    assert rejects[s.REASON].str.startswith("timestamp: in the future").any()
+
+
+def test_historical_join_never_sees_the_future(tmp_path: Path, full_dataset: Dataset) -> None:
+    """Feast's point-in-time join at T equals features rebuilt from events up to T only."""
+    settings = Settings.from_env(env={}, data_dir=tmp_path / "data")
+    write_dataset(settings.data_dir, full_dataset)
+    build_step(settings)
+    apply_step(settings)
+    store = open_store(settings)
+    snap = full_dataset.start + pd.Timedelta(days=30, hours=13)
+    customers = full_dataset.customers[s.CUSTOMER_ID].tolist()
+    entity = pd.DataFrame({s.CUSTOMER_ID: customers, ENTITY_TS: snap,
+                           REQUEST_TS: snap.timestamp()})
+    hist = store.get_historical_features(entity_df=entity,
+                                         features=store.get_feature_service("intent_v1")).to_df()
+    hist = hist.set_index(s.CUSTOMER_ID)
+    ev = full_dataset.events
+    truncated = ev[ev[s.EVENT_TS] <= snap]  # nothing after the snapshot exists here
+    want = latest_per_customer(customer_activity_rows(truncated)).set_index(s.CUSTOMER_ID)
+    model_cols = [c for c in activity_feature_names() if not c.endswith("_ts")]
+    assert set(model_cols) <= set(hist.columns)
+    service = store.get_feature_service("intent_v1")
+    served = [f.name for p in service.feature_view_projections for f in p.features]
+    assert set(model_cols) <= set(served)
+    assert not [c for c in served if c.endswith("_ts")]  # models never see calendar time
+    _assert_same(hist, want, model_cols)
+    no_history = sorted(set(customers) - set(want.index))
+    assert hist.loc[no_history, "views_30d"].isna().all()
+    hrs = (snap.timestamp() - want["last_purchase_ts"]) / 3600
+    assert np.allclose(hist.loc[want.index, "hours_since_last_purchase"], hrs, equal_nan=True)
+
+
+def test_unreachable_store_is_a_quick_clear_error(tmp_path: Path) -> None:
+    settings = Settings.from_env(env={}, data_dir=tmp_path, online_store="redis://127.0.0.1:6399/0")
+    t = time.perf_counter()
+    with pytest.raises(StoreUnavailable, match=r"cannot reach redis://127.0.0.1:6399"):
+        open_store(settings)
+    assert time.perf_counter() - t < 3
+
+
+def test_outage_during_ingest_keeps_the_events(world: World, tmp_path: Path) -> None:
+    down = RedisHistory("redis://127.0.0.1:6399/0", "outage")
+    updater = LiveUpdater(world.settings, store=world.updater.store, history=down)
+    log = world.settings.data_dir / "live" / "events.jsonl"
+    before = log.read_bytes().count(b"\n") if log.exists() else 0
+    cust = world.full.customers[s.CUSTOMER_ID].iloc[3]
+    event = {s.CUSTOMER_ID: cust, s.EVENT_TYPE: "product_view", s.PRODUCT_ID: "p00002",
+             s.EVENT_TS: world.t1.isoformat(), s.EVENT_ID: "outage-1"}
+    t = time.perf_counter()
+    with pytest.raises(StoreUnavailable, match=r"events are kept in .*events\.jsonl"):
+        updater.ingest([event])
+    assert time.perf_counter() - t < 5
+    lines = log.read_bytes().splitlines()
+    assert len(lines) == before + 1 and b"outage-1" in lines[-1]

@@ -1,0 +1,135 @@
+"""Feature transforms: exact values on a hand-built timeline, and point-in-time correctness."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features import schema as s
+from features.dataset import Dataset
+from features.transforms import (
+    ENTITY_TS,
+    REQUEST_TS,
+    activity_feature_names,
+    customer_activity_rows,
+    customer_items,
+    product_stats_rows,
+    request_context,
+)
+
+T0 = pd.Timestamp("2026-03-02 08:00", tz="UTC")
+
+
+def ev(minutes: float, etype: str, product: str | None = None, price: float = np.nan,
+       qty: int = 0, customer: str = "c1") -> dict:
+    return {s.CUSTOMER_ID: customer, s.EVENT_TYPE: etype,
+            s.EVENT_TS: T0 + pd.Timedelta(minutes=minutes), s.PRODUCT_ID: product,
+            s.PRICE: price, s.QUANTITY: qty}
+
+
+TIMELINE = pd.DataFrame([
+    ev(0, "product_view", "p1", 10.0),
+    ev(30, "product_view", "p2", 20.0),
+    ev(45, "add_to_cart", "p1", 10.0, 2),
+    ev(50, "add_to_cart", "p2", 20.0, 1),
+    ev(55, "remove_from_cart", "p2", 20.0, 1),
+    ev(24 * 60 + 60, "email_sent"),
+    ev(24 * 60 + 90, "email_open"),
+    ev(3 * 24 * 60, "purchase", "p1", 10.0, 2),
+    ev(3 * 24 * 60 + 5, "product_view", "p3", 5.0, customer="c2"),
+    ev(40 * 24 * 60, "product_view", "p3", 5.0),
+])
+
+
+@pytest.fixture(scope="module")
+def rows() -> pd.DataFrame:
+    return customer_activity_rows(TIMELINE).set_index([s.CUSTOMER_ID, ENTITY_TS])
+
+
+def at(rows: pd.DataFrame, minutes: float, customer: str = "c1") -> pd.Series:
+    return rows.loc[(customer, T0 + pd.Timedelta(minutes=minutes))]
+
+
+def test_window_counts_and_cart(rows: pd.DataFrame) -> None:
+    r = at(rows, 55)
+    assert r["views_1h"] == 2 and r["cart_adds_1h"] == 2 and r["site_events_24h"] == 5
+    assert r["cart_value"] == pytest.approx(20.0)  # p1 x2 kept; p2 added then removed
+    assert r["cart_items"] == 2
+    r = at(rows, 24 * 60 + 90)  # next day: the 1h window emptied, 24h still holds the cart
+    assert r["views_1h"] == 0 and r["views_24h"] == 0 and r["views_7d"] == 2
+    assert r["emails_sent_24h"] == 1 and r["email_opens_30d"] == 1
+    assert r["email_open_rate_90d"] == pytest.approx(1.0)
+    assert r["cart_value"] == pytest.approx(20.0)
+
+
+def test_purchase_closes_the_cart_and_sets_recency(rows: pd.DataFrame) -> None:
+    r = at(rows, 3 * 24 * 60)
+    assert r["cart_value"] == 0 and r["cart_items"] == 0
+    assert r["purchases_7d"] == 1 and r["spend_7d"] == pytest.approx(20.0)
+    assert r["last_purchase_ts"] == (T0 + pd.Timedelta(days=3)).timestamp()
+    assert r["last_cart_add_ts"] == (T0 + pd.Timedelta(minutes=50)).timestamp()
+
+
+def test_windows_expire_and_customers_do_not_mix(rows: pd.DataFrame) -> None:
+    r = at(rows, 40 * 24 * 60)
+    assert r["purchases_30d"] == 0 and r["purchases_90d"] == 1 and r["views_30d"] == 1
+    assert r["spend_30d"] == 0 and r["spend_90d"] == pytest.approx(20.0)
+    c2 = at(rows, 3 * 24 * 60 + 5, "c2")
+    assert c2["views_30d"] == 1 and c2["purchases_90d"] == 0 and np.isnan(c2["last_purchase_ts"])
+
+
+def test_every_row_equals_a_rebuild_from_events_up_to_its_time(sim_dataset: Dataset) -> None:
+    """Point-in-time correctness: row(t) only depends on events at or before t."""
+    ev_all = sim_dataset.events
+    some = ev_all[s.CUSTOMER_ID].drop_duplicates().sample(40, random_state=1)
+    ev_some = ev_all[ev_all[s.CUSTOMER_ID].isin(some)]
+    full = customer_activity_rows(ev_some)
+    probe = full.sample(25, random_state=2)
+    names = activity_feature_names()
+    for _, row in probe.iterrows():
+        t = row[ENTITY_TS]
+        past = ev_some[(ev_some[s.CUSTOMER_ID] == row[s.CUSTOMER_ID]) & (ev_some[s.EVENT_TS] <= t)]
+        rebuilt = customer_activity_rows(past).iloc[-1]
+        assert rebuilt[ENTITY_TS] == t
+        pd.testing.assert_series_equal(rebuilt[names].astype(float), row[names].astype(float),
+                                       check_names=False)
+
+
+def test_items_lists_and_hour_histograms() -> None:
+    it = customer_items(TIMELINE, as_of=T0 + pd.Timedelta(minutes=60)).set_index(s.CUSTOMER_ID)
+    assert it.loc["c1", "cart_products"] == ["p1"]
+    assert it.loc["c1", "recent_views"] == ["p2", "p1"]
+    assert list(it.index) == ["c1"]  # c2 had no event yet
+    later = customer_items(TIMELINE).set_index(s.CUSTOMER_ID)
+    assert later.loc["c1", "cart_products"] == []
+    assert later.loc["c1", "recent_purchases"] == ["p1"]
+    assert later.loc["c1", "recent_views"] == ["p3"]  # older views left the 30-day window
+    assert later.loc["c1", "open_hour_hist"][9] == 1  # opened at 09:30 UTC, within 90 days
+
+
+def test_request_context_hours_since() -> None:
+    now = (T0 + pd.Timedelta(hours=5)).timestamp()
+    inputs = {REQUEST_TS: [now], "last_event_ts": [T0.timestamp()], "last_site_ts": [np.nan],
+              "last_view_ts": [T0.timestamp()], "last_cart_add_ts": [np.nan],
+              "last_purchase_ts": [np.nan], "last_email_sent_ts": [np.nan],
+              "last_email_open_ts": [np.nan], "last_email_click_ts": [np.nan],
+              "signup_ts": [np.nan], "profile_signup_ts": [T0.timestamp() - 86_400 * 2],
+              "cart_items": [1], "utc_offset_hours": [-5.0]}
+    out = request_context(inputs)
+    assert out["hours_since_last_view"][0] == pytest.approx(5.0)
+    assert np.isnan(out["hours_since_last_purchase"][0])
+    assert out["days_since_signup"][0] == pytest.approx(2 + 5 / 24)
+    assert out["cart_open"][0] == 1
+    assert out["local_hour"][0] == 8  # 13:00 UTC at UTC-5
+
+
+def test_product_stats_only_count_past_days(sim_dataset: Dataset) -> None:
+    rows = product_stats_rows(sim_dataset.events, sim_dataset.products, sim_dataset.start,
+                              sim_dataset.end)
+    day = rows[ENTITY_TS].unique()[20]
+    ev = sim_dataset.events
+    views = ev[(ev[s.EVENT_TYPE] == "product_view") & (ev[s.EVENT_TS] < day)
+               & (ev[s.EVENT_TS] >= day - pd.Timedelta(days=7))][s.PRODUCT_ID].value_counts()
+    got = rows[rows[ENTITY_TS] == day].set_index(s.PRODUCT_ID)["product_views_7d"]
+    pd.testing.assert_series_equal(got[views.index], views.astype("int64"), check_names=False)
