@@ -23,7 +23,7 @@ from features.history import EventHistory, open_history
 from features.repo.data_sources import ACTIVITY_PUSH, ITEMS_PUSH
 from features.settings import Settings
 from features.store import StoreUnavailable, open_store
-from features.transforms import customer_activity_rows, customer_items, latest_per_customer
+from features.transforms import customer_activity_rows, customer_items
 from features.validation import validate_events
 
 if TYPE_CHECKING:
@@ -66,6 +66,7 @@ class LiveUpdater:
         self.live_dir: Path = settings.data_dir / LIVE_DIR
         self.live_dir.mkdir(parents=True, exist_ok=True)
         self._errors = _connection_errors()
+        self._views: dict[str, list] = {}
 
     def ingest(self, events: pd.DataFrame | list[dict[str, Any]],
                now: pd.Timestamp | None = None) -> IngestResult:
@@ -105,11 +106,25 @@ class LiveUpdater:
     def push_features(self, customers: list[str]) -> pd.DataFrame:
         """Recompute and push the features of `customers` from their history; return activity."""
         hist = self.history.recent(customers)
-        activity = latest_per_customer(customer_activity_rows(hist))
+        activity = customer_activity_rows(hist, latest_only=True)
         items = customer_items(hist)
-        self.store.push(ACTIVITY_PUSH, activity)
-        self.store.push(ITEMS_PUSH, items)
+        self.push(ACTIVITY_PUSH, activity)
+        self.push(ITEMS_PUSH, items)
         return activity
+
+    def push(self, push_source: str, df: pd.DataFrame) -> None:
+        """`FeatureStore.push(..., to=PushMode.ONLINE)` with the push source's views resolved
+        once: Feast's push re-reads every view and service from the registry on each call,
+        which profiling showed to be a fifth of the ingest time."""
+        if push_source not in self._views:
+            self._views[push_source] = [
+                fv for fv in self.store.list_feature_views()
+                if fv.stream_source is not None and fv.stream_source.name == push_source]
+            if not self._views[push_source]:
+                raise KeyError(f"no feature view reads push source {push_source!r}")
+        provider = self.store._get_provider()
+        for fv in self._views[push_source]:
+            provider.ingest_df(fv, df)
 
     @staticmethod
     def _append_jsonl(path: Path, df: pd.DataFrame) -> None:

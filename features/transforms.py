@@ -58,6 +58,11 @@ LAST_TS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
+def _is_count(name: str) -> bool:
+    return name.rsplit("_", 1)[-1] in WINDOWS and not name.startswith(
+        ("spend", "email_open_rate", "email_click_rate"))
+
+
 def activity_feature_names() -> list[str]:
     """Column order of `customer_activity_rows` (after customer_id and event_timestamp)."""
     names = [f"{p}_{w}" for p, _, ws in COUNTS for w in ws]
@@ -70,9 +75,11 @@ def activity_feature_names() -> list[str]:
 
 
 def epoch_seconds(ts: pd.Series) -> np.ndarray:
-    """Whole seconds since the epoch, whatever the datetime unit."""
-    ts = pd.to_datetime(ts, utc=True)
-    return ((ts - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)).to_numpy(np.int64)
+    """Whole seconds since the epoch (floored), whatever the datetime unit."""
+    if not isinstance(ts.dtype, pd.DatetimeTZDtype):
+        ts = pd.to_datetime(ts, utc=True)
+    per_second = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}[ts.dt.unit]
+    return np.asarray(ts.array.asi8, dtype=np.int64) // per_second
 
 
 _TYPE_CODE = {t: i for i, t in enumerate(s.EVENT_TYPES)}
@@ -81,6 +88,17 @@ _TYPE_CODE = {t: i for i, t in enumerate(s.EVENT_TYPES)}
 def type_codes(types: tuple[str, ...] | list[str]) -> np.ndarray:
     """Integer codes (schema order) of event types."""
     return np.array([_TYPE_CODE[str(t)] for t in types], dtype=np.int8)
+
+
+PRODUCT_FEATURES = ("price", "margin", "in_stock", "product_views_7d", "product_carts_7d",
+                    "product_purchases_30d", "product_conversion_30d")
+PROFILE_FEATURES = ("consent", "utc_offset_hours", "profile_signup_ts")
+# Integer-valued features (counts and flags); every other stored feature is a float.
+INT_FEATURES = frozenset(
+    [n for n in activity_feature_names() if _is_count(n)]
+    + ["cart_items", "unsubscribed", "consent", "in_stock", "product_views_7d",
+       "product_carts_7d", "product_purchases_30d"]
+)
 
 
 def _prepare(events: pd.DataFrame) -> tuple[np.ndarray, pd.Index, np.ndarray, np.ndarray,
@@ -135,8 +153,12 @@ class _Windows:
         return np.where(ok, (k - self.block_start + self.t0).astype(np.float64), np.nan)
 
 
-def customer_activity_rows(events: pd.DataFrame) -> pd.DataFrame:
-    """Customer features after each event (one row per customer and distinct event time)."""
+def customer_activity_rows(events: pd.DataFrame, latest_only: bool = False) -> pd.DataFrame:
+    """Customer features after each event (one row per customer and distinct event time).
+
+    `latest_only` keeps just each customer's last row (the live path) without building the
+    others; the values are the same as `latest_per_customer(customer_activity_rows(events))`.
+    """
     names = activity_feature_names()
     if events.empty:
         return pd.DataFrame(columns=[s.CUSTOMER_ID, ENTITY_TS, *names])
@@ -185,18 +207,17 @@ def customer_activity_rows(events: pd.DataFrame) -> pd.DataFrame:
                 tot = win.total(np.where(mask, fn(hour), 0.0), LOOKBACK)
                 out[f"{prefix}_hour_{suffix}"] = np.where(n > 0, tot / n, 0.0)
 
-    rows = pd.DataFrame(out)
-    rows.insert(0, ENTITY_TS, pd.to_datetime(t, unit="s", utc=True))
-    rows.insert(0, s.CUSTOMER_ID, uniques.to_numpy()[codes])
     # One row per customer and distinct time: the last one holds every event at that time.
-    last = np.r_[(codes[1:] != codes[:-1]) | (t[1:] != t[:-1]), True]
-    rows = rows[last].reset_index(drop=True)
-    count_cols = [c for c in names if c.split("_")[-1] in WINDOWS and not c.startswith(
-        ("spend", "email_open_rate", "email_click_rate"))] + ["cart_items"]
-    rows[count_cols] = rows[count_cols].astype(np.int64)
-    float_cols = [c for c in names if c not in count_cols and c != "unsubscribed"]
-    rows[float_cols] = rows[float_cols].astype(np.float64)
-    return rows[[s.CUSTOMER_ID, ENTITY_TS, *names]]
+    new_customer = np.r_[codes[1:] != codes[:-1], True]
+    keep = new_customer if latest_only else new_customer | np.r_[t[1:] != t[:-1], True]
+    idx = np.flatnonzero(keep)
+    cols: dict[str, object] = {
+        s.CUSTOMER_ID: uniques.to_numpy()[codes[idx]],
+        ENTITY_TS: pd.to_datetime(t[idx], unit="s", utc=True),
+    }
+    for name in names:
+        cols[name] = out[name][idx].astype(np.int64 if name in INT_FEATURES else np.float64)
+    return pd.DataFrame(cols)
 
 
 def latest_per_customer(rows: pd.DataFrame, as_of: pd.Timestamp | None = None) -> pd.DataFrame:
@@ -342,8 +363,6 @@ def customer_profile_rows(customers: pd.DataFrame, as_of: pd.Timestamp) -> pd.Da
 
 
 # ---------------------------------------------------------------------------- products
-PRODUCT_FEATURES = ("price", "margin", "in_stock", "product_views_7d", "product_carts_7d",
-                    "product_purchases_30d", "product_conversion_30d")
 
 
 def product_stats_rows(events: pd.DataFrame, products: pd.DataFrame,
@@ -365,7 +384,7 @@ def product_stats_rows(events: pd.DataFrame, products: pd.DataFrame,
         return np.cumsum(m, axis=0)
 
     def window(cum: np.ndarray, n: int) -> np.ndarray:
-        shifted = np.vstack([np.zeros((n, cum.shape[1])), cum[:-n]])
+        shifted = np.vstack([np.zeros((n, cum.shape[1])), cum])[: len(cum)]
         return (cum - shifted)[: len(days)]
 
     views = daily(etype == E.PRODUCT_VIEW)

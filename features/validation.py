@@ -7,7 +7,7 @@ Checks are vectorized so a log of millions of rows validates in seconds.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,11 +46,20 @@ def require_columns(df: pd.DataFrame, required: Sequence[str], what: str) -> Non
         )
 
 
+_NULL_TEXT = frozenset({"", "nan", "None", "NaN", "<NA>", "null"})
+
+
+def _clean_text(v: object) -> str | None:
+    if v is None or v is pd.NA or (isinstance(v, float) and v != v):
+        return None
+    text = v.strip() if isinstance(v, str) else str(v).strip()
+    return None if text in _NULL_TEXT else text
+
+
 def _clean_str(col: pd.Series) -> pd.Series:
     """Strings stripped, empty and NA as None (object dtype)."""
-    out = col.astype("string").str.strip()
-    out = out.mask(out.isin(["", "nan", "None", "NaN", "<NA>"]))
-    return out.astype(object).where(out.notna(), None)
+    return pd.Series([_clean_text(v) for v in col.to_numpy(dtype=object)], index=col.index,
+                     dtype=object)
 
 
 def parse_utc(col: pd.Series) -> pd.Series:
@@ -68,11 +77,13 @@ class _Reasons:
     def __init__(self, index: pd.Index) -> None:
         self.reasons = pd.Series("", index=index, dtype=object)
 
-    def add(self, mask: pd.Series | np.ndarray, reason: pd.Series | str) -> None:
+    def add(self, mask: pd.Series | np.ndarray,
+            reason: str | Callable[[], pd.Series]) -> None:
+        """Record `reason` for rows in `mask`; a callable builds per-row text only when needed."""
         mask = pd.Series(mask, index=self.reasons.index).fillna(False).astype(bool)
         if not mask.any():
             return
-        text = reason if isinstance(reason, str) else reason[mask].astype(str)
+        text = reason if isinstance(reason, str) else reason()[mask].astype(str)
         cur = self.reasons[mask]
         self.reasons[mask] = np.where(cur == "", text, cur + "; " + text)
 
@@ -90,10 +101,10 @@ def _numeric(
     present = col.notna() & (col.astype("string").str.strip() != "")
     num = pd.to_numeric(col, errors="coerce")
     bad_type = present & num.isna()
-    reasons.add(bad_type, name + ": '" + col.astype(str) + "' is not a number")
+    reasons.add(bad_type, lambda: name + ": '" + col.astype(str) + "' is not a number")
     if integer:
         frac = present & num.notna() & (num != np.floor(num))
-        reasons.add(frac, name + ": '" + col.astype(str) + "' is not a whole number")
+        reasons.add(frac, lambda: name + ": '" + col.astype(str) + "' is not a whole number")
     return num
 
 
@@ -112,29 +123,30 @@ def validate_events(
             out[col] = None
 
     reasons.add(out[s.CUSTOMER_ID].isna(), "customer_id: missing")
+
     etype = out[s.EVENT_TYPE]
     unknown = etype.notna() & ~etype.isin(s.EVENT_TYPES)
     reasons.add(etype.isna(), "event_type: missing")
-    reasons.add(unknown, "event_type: unknown '" + etype.astype(str) + "'")
+
+    reasons.add(unknown, lambda: "event_type: unknown '" + etype.astype(str) + "'")
 
     ts = parse_utc(raw[s.EVENT_TS])
-    reasons.add(ts.isna(), "timestamp: cannot parse '" + raw[s.EVENT_TS].astype(str) + "'")
+    reasons.add(ts.isna(),
+                lambda: "timestamp: cannot parse '" + raw[s.EVENT_TS].astype(str) + "'")
     limit = (now or pd.Timestamp.now(tz="UTC")) + pd.Timedelta(max_future)
-    reasons.add(ts > limit, "timestamp: in the future (" + ts.astype(str) + ")")
+    reasons.add(ts > limit, lambda: "timestamp: in the future (" + ts.astype(str) + ")")
     out[s.EVENT_TS] = ts
 
     needs_product = etype.isin([str(e) for e in s.PRODUCT_EVENTS])
-    reasons.add(
-        needs_product & out[s.PRODUCT_ID].isna(),
-        "product_id: missing for " + etype.astype(str),
-    )
+    reasons.add(needs_product & out[s.PRODUCT_ID].isna(),
+                lambda: "product_id: missing for " + etype.astype(str))
 
     price = (
         _numeric(raw[s.PRICE], "price", reasons)
         if s.PRICE in raw.columns
         else pd.Series(np.nan, index=raw.index)
     )
-    reasons.add(price < 0, "price: negative (" + price.astype(str) + ")")
+    reasons.add(price < 0, lambda: "price: negative (" + price.astype(str) + ")")
     out[s.PRICE] = price.astype(float)
 
     qty = (
@@ -145,12 +157,12 @@ def validate_events(
     is_cart_or_buy = etype.isin([s.EventType.ADD_TO_CART, s.EventType.PURCHASE])
     # 0 means "not applicable" (e.g. a view); a cart add or purchase needs a positive quantity.
     nonpositive = (qty < 0) | ((qty == 0) & is_cart_or_buy)
-    reasons.add(nonpositive, "quantity: must be positive (" + qty.astype(str) + ")")
+    reasons.add(nonpositive, lambda: "quantity: must be positive (" + qty.astype(str) + ")")
     out[s.QUANTITY] = qty.where(qty.notna() | ~is_cart_or_buy, 1).fillna(0).astype("int64")
 
     if s.EVENT_ID in raw.columns:
         dup = out[s.EVENT_ID].notna() & out[s.EVENT_ID].duplicated(keep="first")
-        reasons.add(dup, "event_id: duplicate '" + out[s.EVENT_ID].astype(str) + "'")
+        reasons.add(dup, lambda: "event_id: duplicate '" + out[s.EVENT_ID].astype(str) + "'")
         missing_id = out[s.EVENT_ID].isna()
     else:
         missing_id = pd.Series(True, index=raw.index)
@@ -175,7 +187,7 @@ def _bool_col(col: pd.Series, name: str, reasons: _Reasons, default: bool) -> pd
                "1.0": True, "0.0": False}
     parsed = text.map(mapping)
     bad = text.notna() & (text != "") & parsed.isna()
-    reasons.add(bad, name + ": '" + col.astype(str) + "' is not true/false")
+    reasons.add(bad, lambda: name + ": '" + col.astype(str) + "' is not true/false")
     return pd.Series(np.where(parsed.isna(), default, parsed), index=col.index).astype(bool)
 
 
@@ -187,12 +199,14 @@ def validate_customers(raw: pd.DataFrame) -> Validated:
     out = pd.DataFrame(index=raw.index)
     out[s.CUSTOMER_ID] = _clean_str(raw[s.CUSTOMER_ID])
     reasons.add(out[s.CUSTOMER_ID].isna(), "customer_id: missing")
+
     dup = out[s.CUSTOMER_ID].notna() & out[s.CUSTOMER_ID].duplicated(keep="first")
-    reasons.add(dup, "customer_id: duplicate '" + out[s.CUSTOMER_ID].astype(str) + "'")
+    reasons.add(dup,
+                lambda: "customer_id: duplicate '" + out[s.CUSTOMER_ID].astype(str) + "'")
     if s.SIGNUP_TS in raw.columns:
         ts = parse_utc(raw[s.SIGNUP_TS])
         given = raw[s.SIGNUP_TS].notna() & (raw[s.SIGNUP_TS].astype(str).str.strip() != "")
-        reasons.add(given & ts.isna(), "signup_ts: cannot parse '" +
+        reasons.add(given & ts.isna(), lambda: "signup_ts: cannot parse '" +
                     raw[s.SIGNUP_TS].astype(str) + "'")
         out[s.SIGNUP_TS] = ts
     else:
@@ -202,7 +216,7 @@ def validate_customers(raw: pd.DataFrame) -> Validated:
         out[col] = _clean_str(raw[col]) if col in raw.columns else None
     out[s.TIMEZONE] = out[s.TIMEZONE].fillna("UTC")
     bad_tz = ~out[s.TIMEZONE].map(_is_timezone)
-    reasons.add(bad_tz, "timezone: unknown '" + out[s.TIMEZONE].astype(str) + "'")
+    reasons.add(bad_tz, lambda: "timezone: unknown '" + out[s.TIMEZONE].astype(str) + "'")
     out[s.CONSENT] = (
         _bool_col(raw[s.CONSENT], "consent", reasons, True) if s.CONSENT in raw.columns else True
     )
@@ -222,8 +236,9 @@ def validate_products(raw: pd.DataFrame) -> Validated:
     out = pd.DataFrame(index=raw.index)
     out[s.PRODUCT_ID] = _clean_str(raw[s.PRODUCT_ID])
     reasons.add(out[s.PRODUCT_ID].isna(), "product_id: missing")
+
     dup = out[s.PRODUCT_ID].notna() & out[s.PRODUCT_ID].duplicated(keep="first")
-    reasons.add(dup, "product_id: duplicate '" + out[s.PRODUCT_ID].astype(str) + "'")
+    reasons.add(dup, lambda: "product_id: duplicate '" + out[s.PRODUCT_ID].astype(str) + "'")
     out[s.CATEGORY] = (
         _clean_str(raw[s.CATEGORY]) if s.CATEGORY in raw.columns else None
     )
@@ -233,9 +248,10 @@ def validate_products(raw: pd.DataFrame) -> Validated:
             _numeric(raw[col], col, reasons) if col in raw.columns
             else pd.Series(np.nan, index=raw.index)
         )
-        reasons.add(num < 0, col + ": negative (" + num.astype(str) + ")")
+        reasons.add(num < 0, lambda c=col, v=num: c + ": negative (" + v.astype(str) + ")")
         out[col] = num.fillna(default).astype(float)
     reasons.add(out[s.MARGIN] > 1, "margin: expected a fraction of price in [0, 1]")
+
     out[s.IN_STOCK] = (
         _bool_col(raw[s.IN_STOCK], "in_stock", reasons, True) if s.IN_STOCK in raw.columns
         else True

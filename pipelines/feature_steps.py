@@ -63,23 +63,29 @@ def apply_step(settings: Settings) -> list[str]:
 
 def materialize_step(settings: Settings) -> dict[str, int]:
     """Load the latest feature rows into the online store; seed the live event history."""
-    from features.history import open_history
-
     ds = read_dataset(settings.data_dir, with_truth=False)
     store = open_store(settings)
     step("materializing feature views into the online store")
     store.materialize(MATERIALIZE_FROM.to_pydatetime(),
                       (ds.end + pd.Timedelta(days=1)).to_pydatetime())
     step(f"seeding the live event history (last {LOOKBACK_DAYS} days + signups/unsubscribes)")
-    ev = ds.events
-    recent = ev[(ev[s.EVENT_TS] > ds.end - pd.Timedelta(days=LOOKBACK_DAYS + 1))
-                | ev[s.EVENT_TYPE].isin([str(e) for e in STICKY_EVENTS])]
-    history = open_history(settings)
-    history.clear()
-    n = history.append(recent)
-    history.close()
+    n = seed_history(settings, ds.events, ds.end)
     (settings.feature_repo_dir / MATERIALIZED_MARK).write_text(_fingerprint(settings))
     return {"history_events": n}
+
+
+def seed_history(settings: Settings, events: pd.DataFrame, end: pd.Timestamp) -> int:
+    """Replace the live history with the events the live transforms need at `end`."""
+    from features.history import open_history
+
+    recent = events[(events[s.EVENT_TS] > end - pd.Timedelta(days=LOOKBACK_DAYS + 1))
+                    | events[s.EVENT_TYPE].isin([str(e) for e in STICKY_EVENTS])]
+    history = open_history(settings)
+    try:
+        history.clear()
+        return history.append(recent)
+    finally:
+        history.close()
 
 
 def ensure_features(settings: Settings) -> None:

@@ -14,22 +14,18 @@ from features.repo import data_sources as src
 from features.repo.entities import customer, product
 from features.repo.on_demand import customer_context
 from features.transforms import (
+    INT_FEATURES,
     ITEM_FEATURES,
     PRODUCT_FEATURES,
+    PROFILE_FEATURES,
     activity_feature_names,
 )
 
-INT_FEATURES = ("unsubscribed", "cart_items", "consent", "in_stock")
 NO_TTL = timedelta(0)  # rows stay valid until replaced (features carry their own lookback)
 
 
 def _dtype(name: str):
-    if name in INT_FEATURES or (name.split("_")[-1] in {"1h", "24h", "7d", "30d", "90d"}
-                                and not name.startswith(("spend", "email_open_rate",
-                                                         "email_click_rate",
-                                                         "product_conversion"))):
-        return Int64
-    return Float64
+    return Int64 if name in INT_FEATURES else Float64
 
 
 @dataclass(frozen=True)
@@ -69,8 +65,7 @@ def feature_views(paths: src.OfflinePaths) -> FeatureViews:
         name="customer_profile",
         entities=[customer()],
         ttl=NO_TTL,
-        schema=[Field(name="consent", dtype=Int64), Field(name="utc_offset_hours", dtype=Float64),
-                Field(name="profile_signup_ts", dtype=Float64)],
+        schema=[Field(name=n, dtype=_dtype(n)) for n in PROFILE_FEATURES],
         source=src.profile_source(paths),
         online=True,
         description="Customer attributes from the customers table",

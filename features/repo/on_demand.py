@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pandas as pd
 from feast import FeatureView, RequestSource
 from feast.field import Field
 from feast.on_demand_feature_view import OnDemandFeatureView, on_demand_feature_view
@@ -22,14 +21,12 @@ def customer_context(activity: FeatureView, profile: FeatureView,
         name="customer_context",
         sources=[activity[act], profile[prof], request],
         schema=schema,
-        mode="pandas",
+        mode="python",
         description="Request-time features computed by features.transforms.request_context",
     )
-    def context(inputs: pd.DataFrame) -> pd.DataFrame:
-        import pandas as pd
-
+    def context(inputs: dict[str, list]) -> dict[str, list]:
         from features.transforms import request_context
 
-        return pd.DataFrame(request_context(inputs), index=inputs.index)
+        return {k: v.tolist() for k, v in request_context(inputs).items()}
 
     return context
