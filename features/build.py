@@ -12,6 +12,7 @@ from features.dataset import Dataset
 from features.repo.data_sources import OfflinePaths
 from features.transforms import (
     ENTITY_TS,
+    ITEM_FEATURES,
     customer_activity_rows,
     customer_items,
     customer_profile_rows,
@@ -22,10 +23,21 @@ BUILD_INFO = "build.json"
 
 
 def _write(df: pd.DataFrame, path) -> None:
-    """Parquet with microsecond timestamps (what DuckDB, the offline engine, reads)."""
+    """Parquet with microsecond timestamps (what DuckDB, the offline engine, reads) and
+    explicit list types (an all-empty list column would otherwise have no element type)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     df = df.copy()
     df[ENTITY_TS] = pd.to_datetime(df[ENTITY_TS], utc=True).dt.as_unit("us")
-    df.to_parquet(path, index=False)
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    fields = []
+    for f in table.schema:
+        if f.name in ITEM_FEATURES:
+            elem = pa.float32() if "hist" in f.name else pa.string()
+            f = pa.field(f.name, pa.list_(elem))
+        fields.append(f)
+    pq.write_table(table.cast(pa.schema(fields)), path)
 
 
 @dataclass

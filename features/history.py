@@ -46,6 +46,12 @@ def _frame(rows: list[tuple], ts: list[float]) -> pd.DataFrame:
     return df[list(COLUMNS)]
 
 
+def _chunks(events: pd.DataFrame, size: int = 50_000):
+    """Bulk writes in bounded pieces (a few million events would not fit as Python objects)."""
+    for start in range(0, len(events), size):
+        yield events.iloc[start:start + size]
+
+
 def _records(events: pd.DataFrame) -> tuple[list[str], np.ndarray, list[list]]:
     ev = events.reindex(columns=list(COLUMNS))
     payload = ev[list(_PAYLOAD)].astype(object).where(ev[list(_PAYLOAD)].notna(), None)
@@ -68,13 +74,15 @@ class SqliteHistory:
         self.conn.execute("CREATE INDEX IF NOT EXISTS by_customer ON events (customer_id, ts)")
 
     def append(self, events: pd.DataFrame) -> int:
-        cust, ts, payload = _records(events)
-        sticky = events[s.EVENT_TYPE].astype(str).isin([str(e) for e in STICKY_EVENTS])
-        rows = [(p[0], c, int(t), int(k), orjson.dumps(p))
-                for c, t, p, k in zip(cust, ts, payload, sticky, strict=True)]
-        with self.conn:
-            self.conn.executemany("INSERT OR REPLACE INTO events VALUES (?, ?, ?, ?, ?)", rows)
-        return len(rows)
+        for chunk in _chunks(events):
+            cust, ts, payload = _records(chunk)
+            sticky = chunk[s.EVENT_TYPE].astype(str).isin([str(e) for e in STICKY_EVENTS])
+            rows = [(p[0], c, int(t), int(k), orjson.dumps(p))
+                    for c, t, p, k in zip(cust, ts, payload, sticky, strict=True)]
+            with self.conn:
+                self.conn.executemany("INSERT OR REPLACE INTO events VALUES (?, ?, ?, ?, ?)",
+                                      rows)
+        return len(events)
 
     def recent(self, customer_ids: Iterable[str]) -> pd.DataFrame:
         ids = list(dict.fromkeys(customer_ids))
@@ -115,14 +123,15 @@ class RedisHistory:
         return self.prefix + customer_id
 
     def append(self, events: pd.DataFrame) -> int:
-        cust, ts, payload = _records(events)
-        pipe = self.r.pipeline(transaction=False)
-        for i, (c, t, p) in enumerate(zip(cust, ts, payload, strict=True)):
-            pipe.zadd(self._key(c), {orjson.dumps(p): int(t)})
-            if i % 5000 == 4999:
-                pipe.execute()
-        pipe.execute()
-        return len(cust)
+        for chunk in _chunks(events):
+            cust, ts, payload = _records(chunk)
+            pipe = self.r.pipeline(transaction=False)
+            for i, (c, t, p) in enumerate(zip(cust, ts, payload, strict=True)):
+                pipe.zadd(self._key(c), {orjson.dumps(p): int(t)})
+                if i % 5000 == 4999:
+                    pipe.execute()
+            pipe.execute()
+        return len(events)
 
     def recent(self, customer_ids: Iterable[str]) -> pd.DataFrame:
         ids = list(dict.fromkeys(customer_ids))

@@ -48,7 +48,7 @@ class Settings:
     online_store: str = "sqlite"  # or redis://host:port[/db]
     feast_registry: str = ""  # empty: a file in the feature repo; or postgresql://...
     feast_project: str = "nba"
-    mlflow_tracking_uri: str = ""  # empty: sqlite:///<home>/mlflow.db
+    mlflow_tracking_uri: str = ""  # empty: sqlite:///<data_dir>/mlflow/mlflow.db
     api_key: str = ""
     require_services: bool = False
     control_share: float = 0.05
@@ -114,15 +114,16 @@ class Settings:
     # --- derived locations -------------------------------------------------------------
     @property
     def tracking_uri(self) -> str:
-        """MLflow tracking (and registry) URI."""
+        """MLflow tracking (and registry) URI; by default a SQLite file in the dataset, so
+        each dataset has its own experiments and registered models."""
         if self.mlflow_tracking_uri:
             return self.mlflow_tracking_uri
-        return f"sqlite:///{(self.home / 'mlflow.db').resolve()}"
+        return f"sqlite:///{(self.data_dir / 'mlflow' / 'mlflow.db').resolve()}"
 
     @property
     def artifact_root(self) -> Path:
-        """Where MLflow stores artifacts when the tracking store is local."""
-        return (self.home / "mlartifacts").resolve()
+        """Where MLflow stores artifacts (next to the tracking file by default)."""
+        return (self.data_dir / "mlflow" / "artifacts").resolve()
 
     @property
     def feature_repo_dir(self) -> Path:

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from pipelines.console import console, out, stage, user_errors
+from pipelines.console import console, out, quiet_libraries, stage, user_errors
 
 app = typer.Typer(
     help="Next-best-action service for email marketing.",
@@ -196,6 +196,43 @@ def events_ingest(
 
 
 @app.command()
+def train(
+    data: DataOpt = None,
+    model: Annotated[str | None, typer.Option(
+        "--model", help="Comma-separated: intent,churn,send_time,affinity (default all)")] = None,
+) -> None:
+    """Train models on the dataset, compare each with its baselines, log and register in MLflow."""
+    from pipelines.train_steps import parse_models, train_step
+
+    settings = _settings(data)
+    results = train_step(settings, parse_models(model))
+    out.print("\n[bold]model        test metric        model   best baseline   verdict[/bold]")
+    for r in results:
+        best = max(r.baselines.items(), key=lambda kv: kv[1]) if r.baselines else ("-", 0.0)
+        mark = "beats baselines" if r.beats_baselines else "DOES NOT beat baselines"
+        out.print(f"{r.name:<12} {r.primary_metric:<18} {r.value:6.4f}   "
+                  f"{best[1]:6.4f} ({best[0]})   {mark}   -> registered v{r.version}")
+    out.print(f"\nMLflow: mlflow ui --backend-store-uri {settings.tracking_uri}")
+
+
+@app.command()
+def promote(
+    data: DataOpt = None,
+    model: Annotated[str | None, typer.Option(
+        "--model", help="Comma-separated models (default all)")] = None,
+    force: Annotated[bool, typer.Option(help="Set the latest version as champion anyway")] = False,
+    min_delta: Annotated[float, typer.Option(help="Required margin over the champion")] = 0.0,
+) -> None:
+    """Make the latest version `champion` when it beats the current champion on its test period."""
+    from pipelines.train_steps import parse_models, promote_step
+
+    settings = _settings(data)
+    for p in promote_step(settings, parse_models(model), force, min_delta):
+        verb = "[green]promoted[/green]" if p.promoted else "kept"
+        out.print(f"{p.model:<10} {verb}: {p.reason}")
+
+
+@app.command()
 def summary(data: DataOpt = None) -> None:
     """Print what a dataset holds, and its behavior statistics."""
     from features.dataset import read_dataset
@@ -223,6 +260,7 @@ def demo(
 
 def main() -> None:
     """Console entry point: user errors become one line on stderr and exit code 2."""
+    quiet_libraries()
     try:
         app()
     except user_errors() as exc:

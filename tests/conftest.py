@@ -66,3 +66,23 @@ def sim_data_dir(tmp_path_factory: pytest.TempPathFactory, sim_dataset: Dataset)
     out = tmp_path_factory.mktemp("sim") / "data"
     write_dataset(out, sim_dataset)
     return out
+
+
+TRAIN_SIM = SimConfig(customers=1_200, days=170, products=200, seed=21)
+
+
+@pytest.fixture(scope="session")
+def trained_world(tmp_path_factory: pytest.TempPathFactory):
+    """A simulated dataset with features built and all four models trained and registered in a
+    local MLflow (shared by training, promotion and serving tests). Returns (settings, results).
+    """
+    from features.settings import Settings
+    from pipelines.console import quiet_libraries
+    from pipelines.train_steps import MODEL_NAMES, train_step
+
+    quiet_libraries()
+    root = tmp_path_factory.mktemp("trained")
+    settings = Settings.from_env(env={}, data_dir=root / "data", home=root / "home")
+    write_dataset(settings.data_dir, simulate(TRAIN_SIM))
+    results = train_step(settings, list(MODEL_NAMES))
+    return settings, {r.name: r for r in results}
