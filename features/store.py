@@ -87,4 +87,15 @@ def open_store(settings: Settings) -> FeatureStore:
     repo.mkdir(parents=True, exist_ok=True)
     cfg = repo_config_dict(settings)
     (repo / "feature_store.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    if cfg["online_store"]["type"] == "sqlite":
+        _use_wal(Path(cfg["online_store"]["path"]))
     return FeatureStore(config=RepoConfig(repo_path=repo.resolve(), **cfg))
+
+
+def _use_wal(path: Path) -> None:
+    """Put the SQLite online store in WAL mode (persistent in the file): readers (the service)
+    no longer block on the live writer, and a commit costs one sync instead of several."""
+    import sqlite3
+
+    with sqlite3.connect(str(path), timeout=10) as conn:
+        conn.execute("PRAGMA journal_mode=WAL")

@@ -47,7 +47,7 @@ def _print_summary(manifest: dict) -> None:
 def simulate(
     data: DataOpt = None,
     customers: Annotated[int, typer.Option(min=1, help="Number of customers")] = 5_000,
-    days: Annotated[int, typer.Option(min=1, help="Days of behavior")] = 120,
+    days: Annotated[int, typer.Option(min=1, help="Days of behavior")] = 180,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same data)")] = 7,
     products: Annotated[int, typer.Option(min=12, help="Number of products")] = 500,
     start: Annotated[str, typer.Option(help="First day (UTC)")] = "2026-01-05",
@@ -169,9 +169,11 @@ def events_ingest(
     max_wait_ms: Annotated[int, typer.Option(min=1, help="Longest wait to fill a batch")] = 200,
     replay: Annotated[bool, typer.Option(help="Re-ingest DATA/live/events.jsonl (after an "
                                               "outage)")] = False,
+    workers: Annotated[int, typer.Option(min=1, help="Processes, events partitioned by "
+                                                     "customer")] = 1,
 ) -> None:
     """Ingest live events: validate, update the customers' online features, report rejects."""
-    from features.live import LIVE_DIR, LiveUpdater
+    from features.live import LIVE_DIR
     from pipelines.feature_steps import ensure_features
     from pipelines.ingest import ingest, read_records
 
@@ -184,8 +186,7 @@ def events_ingest(
             raise FileNotFoundError(f"{log}: nothing to replay")
         log.rename(backup)
         source = str(backup)
-    updater = LiveUpdater(settings)
-    summary = ingest(updater, read_records(source), batch_size, max_wait_ms / 1000)
+    summary = ingest(settings, read_records(source), batch_size, max_wait_ms / 1000, workers)
     rate = summary.accepted / summary.seconds if summary.seconds else 0.0
     out.print(f"accepted {summary.accepted:,} events in {summary.batches} batches "
               f"({rate:,.0f} events/s); rejected {summary.rejected:,}")
@@ -232,6 +233,78 @@ def promote(
         out.print(f"{p.model:<10} {verb}: {p.reason}")
 
 
+@app.command("batch-score")
+def batch_score(
+    data: DataOpt = None,
+    out_file: Annotated[Path | None, typer.Option(
+        "--out-file", "-o", help="Decisions file, .parquet or .csv [DATA/decisions.parquet]")
+    ] = None,
+    now: Annotated[str | None, typer.Option(help="Decision time (default: the dataset's end)")
+                   ] = None,
+) -> None:
+    """Decide the next best email for every customer of the dataset (campaign jobs)."""
+    import pandas as pd
+
+    from pipelines.serve_steps import batch_score_step
+
+    settings = _settings(data)
+    target = out_file or settings.data_dir / "decisions.parquet"
+    when = None
+    if now:
+        try:
+            when = pd.Timestamp(now)
+        except ValueError:
+            raise typer.BadParameter(f"--now {now!r} is not a timestamp") from None
+        when = when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
+    with stage("batch scoring every customer"):
+        frame, _ = batch_score_step(settings, target, when)
+    counts = frame["action"].value_counts()
+    out.print(f"{len(frame):,} decisions -> {target}")
+    for action, n in counts.items():
+        out.print(f"  {action:<26} {n:>7,}  ({n / len(frame):.1%})")
+
+
+@app.command()
+def serve(
+    data: DataOpt = None,
+    host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port")] = 3000,
+) -> None:
+    """Serve decisions over HTTP (BentoML): POST /next_best_action, /next_best_action/batch,
+    /events; docs at /docs."""
+    from pipelines.feature_steps import ensure_features
+    from pipelines.serve_steps import serve as run
+
+    settings = _settings(data)
+    ensure_features(settings)
+    out.print(f"serving decisions for {settings.data_dir} on http://{host}:{port} (docs: /docs)")
+    raise typer.Exit(run(settings, host, port))
+
+
+@app.command()
+def replay(
+    data: DataOpt = None,
+    hours: Annotated[float, typer.Option(min=1, help="Replay the last N hours of the dataset")]
+    = 24.0,
+    tick_minutes: Annotated[float, typer.Option(min=1, help="Simulated time per step")] = 10.0,
+) -> None:
+    """Stream the dataset's last hours through the live path: ingest, decide on triggers,
+    send or cancel at send time (a purchase before the send cancels a reminder)."""
+    from pipelines.replay import run_replay
+
+    settings = _settings(data)
+    with stage(f"replaying the last {hours:g} h in {tick_minutes:g}-minute ticks"):
+        st = run_replay(settings, hours, tick_minutes)
+    out.print(f"events ingested {st.events:,} ({st.events / max(st.seconds, 1e-9):,.0f}/s), "
+              f"rejected {st.rejected}; decisions {st.decisions:,}")
+    out.print("  decided: " + ", ".join(f"{k} {v}" for k, v in st.actions.most_common()))
+    out.print("  sent:    " + (", ".join(f"{k} {v}" for k, v in st.sent.most_common()) or "-"))
+    out.print("  cancelled by a purchase before the send: "
+              + (", ".join(f"{k} {v}" for k, v in st.cancelled.most_common()) or "-"))
+    for ex in st.examples:
+        out.print(f"  e.g. {ex}")
+
+
 @app.command()
 def summary(data: DataOpt = None) -> None:
     """Print what a dataset holds, and its behavior statistics."""
@@ -249,7 +322,7 @@ def summary(data: DataOpt = None) -> None:
 def demo(
     data: DataOpt = None,
     customers: Annotated[int, typer.Option(min=100, help="Simulated customers")] = 5_000,
-    days: Annotated[int, typer.Option(min=30, help="Simulated days")] = 120,
+    days: Annotated[int, typer.Option(min=30, help="Simulated days")] = 180,
     fresh: Annotated[bool, typer.Option(help="Rebuild everything, even what exists")] = False,
 ) -> None:
     """Run the main job end to end on simulated data (reuses what is already built)."""

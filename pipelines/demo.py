@@ -1,26 +1,108 @@
-"""The demo job: simulate, then each later stage, reusing what is already built."""
+"""The demo job: simulate -> features -> train -> evaluate -> promote -> batch-score -> report.
+
+Each step is a pipeline step usable alone from the CLI; the demo only wires them and skips
+what is already built for this dataset (`--fresh` rebuilds everything).
+"""
 
 from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
 
 from features.dataset import read_dataset
 from features.settings import Settings
 from features.simulator import SimConfig
-from features.stats import behavior_stats
 from pipelines.console import out, stage
 from pipelines.data_steps import simulate_step
+from pipelines.feature_steps import ensure_features
+from pipelines.serve_steps import batch_score_step
+from pipelines.train_steps import MODEL_NAMES, Trained, promote_step, train_step
+
+TRAINED_MARK = "trained.json"
+
+
+def _trained(settings: Settings) -> list[Trained] | None:
+    path = settings.data_dir / "mlflow" / TRAINED_MARK
+    if not path.exists():
+        return None
+    return [Trained(**r) for r in json.loads(path.read_text())]
 
 
 def run_demo(settings: Settings, *, customers: int, days: int, fresh: bool) -> None:
     data = settings.data_dir
-    cfg = SimConfig(customers=customers, days=days)
-    if fresh or not (data / "events.parquet").exists():
-        with stage(f"simulating {customers} customers x {days} days"):
-            simulate_step(cfg, data)
+    if fresh and data.exists():
+        shutil.rmtree(data)
+    if not (data / "events.parquet").exists():
+        with stage(f"1/6 simulating {customers:,} customers x {days} days"):
+            simulate_step(SimConfig(customers=customers, days=days), data)
     else:
-        out.print(f"reusing the dataset in {data} (use --fresh to rebuild)")
-    ds = read_dataset(data, with_truth=False)
-    out.print(f"\n[bold]dataset[/bold] {data}: {len(ds.events):,} events, "
-              f"{len(ds.customers):,} customers, {len(ds.products):,} products, "
-              f"{ds.start:%Y-%m-%d} .. {ds.end:%Y-%m-%d}")
-    for k, v in behavior_stats(ds).items():
-        out.print(f"  {k:<30} {v:.4f}")
+        out.print(f"1/6 reusing the dataset in {data} (--fresh rebuilds everything)")
+    with stage("2/6 features: build, apply, materialize (what is missing)"):
+        ensure_features(settings)
+    results = _trained(settings)
+    if results is None:
+        with stage("3/6 training and evaluating all models against their baselines"):
+            results = train_step(settings, list(MODEL_NAMES))
+        (data / "mlflow" / TRAINED_MARK).write_text(json.dumps([r.__dict__ for r in results]))
+    else:
+        out.print("3/6 reusing the trained models (see MLflow)")
+    with stage("4/6 promotion gate"):
+        promotions = promote_step(settings, list(MODEL_NAMES))
+    target = data / "decisions.parquet"
+    with stage("5/6 batch-scoring every customer"):
+        frame, decisions = batch_score_step(settings, target)
+    out.print("\n[bold]6/6 report[/bold]")
+    report(settings, results, promotions, frame, decisions, target)
+
+
+def report(settings: Settings, results: list[Trained], promotions, frame: pd.DataFrame,
+           decisions, target: Path) -> None:
+    ds = read_dataset(settings.data_dir, with_truth=False)
+    out.print(f"dataset {settings.data_dir}: {len(ds.events):,} events, {len(ds.customers):,} "
+              f"customers, {ds.start:%Y-%m-%d} .. {ds.end:%Y-%m-%d}")
+    out.print("\n[bold]models on the held-out test period[/bold]")
+    out.print(f"  {'model':<10} {'metric':<16} {'model':>7} {'baseline':>9}  {'lift':>6}  verdict")
+    for r in results:
+        name, best = max(r.baselines.items(), key=lambda kv: kv[1])
+        metric = r.primary_metric.removeprefix("test_")
+        lift = r.value / best if best else float("nan")
+        mark = "beats" if r.beats_baselines else "DOES NOT beat"
+        out.print(f"  {r.name:<10} {metric:<16} {r.value:7.4f} {best:9.4f}  {lift:5.2f}x  "
+                  f"{mark} {name} (v{r.version})")
+    for p in promotions:
+        out.print(f"  promote {p.model:<10} {'yes' if p.promoted else 'no '} - {p.reason}")
+    n = len(frame)
+    out.print(f"\n[bold]decisions for {n:,} customers[/bold] -> {target}")
+    for action, c in frame["action"].value_counts().items():
+        out.print(f"  {action:<26} {c:>7,} ({c / n:5.1%})")
+    sends = frame[frame["action"] != "none"]
+    if len(sends):
+        offers = sends["offer_type"] + sends["offer_value"].map(
+            lambda v: f" {v:.0f}%" if v else "")
+        out.print("  offers on sends: " + ", ".join(
+            f"{k} {v / len(sends):.0%}" for k, v in offers.value_counts().items()))
+    out.print(f"  control group: {int(frame['control_group'].sum()):,} customers held out")
+    out.print("\n[bold]examples[/bold]")
+    first: dict[str, object] = {}
+    for d in decisions:
+        first.setdefault(d.action.value, d)
+    shown = [a for a in first if a != "none"][:3] + (["none"] if "none" in first else [])
+    for action in shown:
+        d = first[action]
+        products = ", ".join(r.product_id for r in d.recommendations[:3])
+        if d.send_at is not None:
+            out.print(f"  {d.customer_id}: {action} / {d.variant.value} / offer "
+                      f"{d.offer.type.value} {d.offer.value:.0f} / send "
+                      f"{d.send_at:%Y-%m-%d %H:%M} UTC / {products}")
+        else:
+            out.print(f"  {d.customer_id}: {action}")
+        out.print(f"      reasons: {'; '.join(d.reasons)}")
+    out.print("\n[bold]next[/bold]")
+    out.print(f"  mlflow ui --backend-store-uri {settings.tracking_uri}   # runs, plots, registry")
+    out.print(f"  decisions: {target} (and the log in {settings.data_dir / 'decisions'})")
+    out.print(f"  nba serve --data {settings.data_dir}   # HTTP API, docs at "
+              "http://127.0.0.1:3000/docs")
+    out.print(f"  nba replay --data {settings.data_dir}  # the real-time loop on live events")

@@ -64,14 +64,37 @@ def apply_step(settings: Settings) -> list[str]:
 def materialize_step(settings: Settings) -> dict[str, int]:
     """Load the latest feature rows into the online store; seed the live event history."""
     ds = read_dataset(settings.data_dir, with_truth=False)
-    store = open_store(settings)
     step("materializing feature views into the online store")
-    store.materialize(MATERIALIZE_FROM.to_pydatetime(),
-                      (ds.end + pd.Timedelta(days=1)).to_pydatetime())
+    materialize_online(settings, ds.end + pd.Timedelta(days=1))
     step(f"seeding the live event history (last {LOOKBACK_DAYS} days + signups/unsubscribes)")
     n = seed_history(settings, ds.events, ds.end)
     (settings.feature_repo_dir / MATERIALIZED_MARK).write_text(_fingerprint(settings))
     return {"history_events": n}
+
+
+VIEW_GROUPS = (("customer_activity",), ("customer_items", "customer_profile", "product_stats"))
+
+
+def _materialize_views(settings: Settings, views: tuple[str, ...], end: pd.Timestamp) -> None:
+    from pipelines.console import quiet_libraries
+
+    quiet_libraries()
+    open_store(settings).materialize(MATERIALIZE_FROM.to_pydatetime(), end.to_pydatetime(),
+                                     feature_views=list(views))
+
+
+def materialize_online(settings: Settings, end: pd.Timestamp) -> None:
+    """Feast materialize of every view up to `end`. With Redis the biggest view and the others
+    run in two processes at once (Redis takes concurrent writers; SQLite has one writer)."""
+    if not settings.online_store.startswith("redis://"):
+        open_store(settings).materialize(MATERIALIZE_FROM.to_pydatetime(), end.to_pydatetime())
+        return
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(len(VIEW_GROUPS), mp_context=mp.get_context("spawn")) as pool:
+        for f in [pool.submit(_materialize_views, settings, g, end) for g in VIEW_GROUPS]:
+            f.result()
 
 
 def seed_history(settings: Settings, events: pd.DataFrame, end: pd.Timestamp) -> int:

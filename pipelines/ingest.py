@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import queue
 import sys
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +17,7 @@ import orjson
 import pandas as pd
 
 from features.live import LiveUpdater
+from features.settings import Settings
 from features.validation import SchemaError
 
 
@@ -97,9 +100,14 @@ def read_records(path: str) -> Iterator[dict[str, Any]]:
     return iter(df.astype(object).where(df.notna(), None).to_dict("records"))
 
 
-def ingest(updater: LiveUpdater, records: Iterator[dict[str, Any]], batch_size: int = 500,
-           max_wait: float = 0.2) -> IngestSummary:
+def ingest(settings: Settings, records: Iterator[dict[str, Any]], batch_size: int = 500,
+           max_wait: float = 0.2, workers: int = 1) -> IngestSummary:
+    """Consume a stream of events in micro-batches (in `workers` processes when > 1)."""
     summary = IngestSummary()
+    if workers > 1:
+        return _ingest_partitioned(settings, records, batch_size, max_wait, workers)
+    updater = LiveUpdater(settings)
+    gc.freeze()  # long-lived objects (registry, models) leave the collector's scans
     t0 = time.perf_counter()
     for batch in micro_batches(records, batch_size, max_wait):
         res = updater.ingest(pd.DataFrame(batch))
@@ -109,4 +117,125 @@ def ingest(updater: LiveUpdater, records: Iterator[dict[str, Any]], batch_size: 
         for k, v in res.rejected_by_reason.items():
             summary.rejected_by_reason[k] = summary.rejected_by_reason.get(k, 0) + v
     summary.seconds = time.perf_counter() - t0
+    updater.close()
     return summary
+
+
+def _ingest_partitioned(settings: Settings, records: Iterator[dict[str, Any]], batch_size: int,
+                        max_wait: float, workers: int) -> IngestSummary:
+    summary = IngestSummary()
+    pool = PartitionedIngest(settings, workers)
+    t0 = time.perf_counter()
+    try:
+        for i, batch in enumerate(micro_batches(records, batch_size, max_wait)):
+            pool.submit(i, pd.DataFrame(batch))
+            summary.batches += 1
+            pool.poll(summary)
+        while pool.pending():
+            pool.poll(summary, timeout=1.0)
+    finally:
+        pool.close()
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+# ---------------------------------------------------------------------------- scale-out
+def partition_of(customer_id: str, n: int) -> int:
+    """Stable partition of a customer (every event of a customer goes to the same worker)."""
+    return zlib.crc32(customer_id.encode()) % n
+
+
+def _worker(settings: Settings, index: int, inbox, outbox) -> None:
+    from features.store import StoreUnavailable
+    from pipelines.console import quiet_libraries
+
+    quiet_libraries()
+    updater = LiveUpdater(settings)
+    gc.freeze()  # long-lived objects (registry, models) leave the collector's scans
+    outbox.put(("ready", index))
+    while True:
+        item = inbox.get()
+        if item is None:
+            break
+        ids, frames = [item[0]], [item[1]]
+        while True:  # coalesce whatever else is already waiting: one push for all of it
+            try:
+                nxt = inbox.get_nowait()
+            except queue.Empty:
+                break
+            if nxt is None:
+                inbox.put(None)
+                break
+            ids.append(nxt[0])
+            frames.append(nxt[1])
+        try:
+            res = updater.ingest(pd.concat(frames, ignore_index=True))
+            outbox.put(("done", ids, index, res.accepted, res.rejected, res.rejected_by_reason,
+                        time.monotonic()))
+        except StoreUnavailable as exc:
+            outbox.put(("error", ids, index, str(exc), time.monotonic()))
+    updater.close()
+
+
+class PartitionedIngest:
+    """Live ingest in `workers` processes, events partitioned by customer (like the partitions
+    of an event stream), so per-customer order is kept and the cores are used."""
+
+    def __init__(self, settings: Settings, workers: int = 2, start_timeout: float = 180) -> None:
+        import multiprocessing as mp
+
+        ctx = mp.get_context("spawn")
+        self.n = workers
+        self.inboxes = [ctx.Queue() for _ in range(workers)]
+        self.outbox = ctx.Queue()
+        self.procs = [ctx.Process(target=_worker, args=(settings, i, self.inboxes[i],
+                                                        self.outbox), daemon=True)
+                      for i in range(workers)]
+        for p in self.procs:
+            p.start()
+        ready = 0
+        while ready < workers:
+            msg = self.outbox.get(timeout=start_timeout)
+            ready += msg[0] == "ready"
+        self.parts: dict[int, int] = {}  # batch id -> partitions still running
+
+    def submit(self, batch_id: int, events: pd.DataFrame) -> None:
+        part = events["customer_id"].astype(str).map(lambda c: partition_of(c, self.n))
+        sent = 0
+        for i, frame in events.groupby(part.to_numpy()):
+            self.inboxes[int(i)].put((batch_id, frame))
+            sent += 1
+        self.parts[batch_id] = sent
+
+    def poll(self, summary: IngestSummary, timeout: float = 0.0) -> list[tuple[int, float]]:
+        """Add worker reports to `summary`; return finished batches (id, monotonic time)."""
+        done: list[tuple[int, float]] = []
+        while True:
+            try:
+                msg = self.outbox.get(timeout=timeout) if timeout else self.outbox.get_nowait()
+            except queue.Empty:
+                return done
+            timeout = 0.0
+            if msg[0] == "error":
+                from features.store import StoreUnavailable
+
+                raise StoreUnavailable(msg[3])
+            _, ids, _, accepted, rejected, reasons, t = msg
+            summary.accepted += accepted
+            summary.rejected += rejected
+            for k, v in reasons.items():
+                summary.rejected_by_reason[k] = summary.rejected_by_reason.get(k, 0) + v
+            for b in ids:
+                self.parts[b] -= 1
+                if self.parts[b] == 0:
+                    del self.parts[b]
+                    done.append((b, t))
+
+    def pending(self) -> int:
+        return len(self.parts)
+
+    def close(self) -> None:
+        for box in self.inboxes:
+            box.put(None)
+        for p in self.procs:
+            p.join(timeout=30)

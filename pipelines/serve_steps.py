@@ -1,0 +1,73 @@
+"""Pipeline steps for decisions: batch-score every customer, serve the API."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+from rich.progress import Progress
+
+from features.dataset import read_dataset
+from features.settings import Settings
+from pipelines.console import console
+from serving.schemas import Decision, DecisionRequest
+
+CHUNK = 1_000
+
+
+def decisions_frame(decisions: list[Decision]) -> pd.DataFrame:
+    """One row per decision, lists joined, for files and reports."""
+    return pd.DataFrame([{
+        "decision_id": d.decision_id, "customer_id": d.customer_id, "action": d.action.value,
+        "variant": d.variant.value if d.variant else None,
+        "send_at": d.send_at, "offer_type": d.offer.type.value, "offer_value": d.offer.value,
+        "products": ",".join(r.product_id for r in d.recommendations),
+        "intent": d.scores.get("intent"), "churn": d.scores.get("churn"),
+        "best_hour_utc": d.scores.get("best_hour_utc"),
+        "control_group": d.control_group, "degraded": d.degraded,
+        "reasons": ";".join(d.reasons),
+    } for d in decisions])
+
+
+def batch_score_step(settings: Settings, out: Path, now: pd.Timestamp | None = None
+                     ) -> tuple[pd.DataFrame, list[Decision]]:
+    """Decide for every customer of the dataset at `now` (default: the dataset's end)."""
+    from pipelines.feature_steps import ensure_features
+    from serving.engine import DecisionEngine
+
+    ensure_features(settings)
+    ds = read_dataset(settings.data_dir, with_truth=False)
+    moment = (now or ds.end).to_pydatetime()
+    engine = DecisionEngine(settings)
+    ids = ds.customers["customer_id"].astype(str).tolist()
+    decisions: list[Decision] = []
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task("deciding", total=len(ids))
+        for i in range(0, len(ids), CHUNK):
+            chunk = ids[i:i + CHUNK]
+            decisions += engine.decide_many([DecisionRequest(customer_id=c, now=moment)
+                                             for c in chunk])
+            bar.advance(task, len(chunk))
+    engine.close()
+    frame = decisions_frame(decisions)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".csv":
+        frame.to_csv(out, index=False)
+    else:
+        frame.to_parquet(out, index=False)
+    return frame, decisions
+
+
+def serve(settings: Settings, host: str, port: int) -> int:
+    """Run the BentoML service in the foreground (Ctrl-C stops it)."""
+    env = {**os.environ, "NBA_DATA_DIR": str(settings.data_dir.resolve()),
+           "NBA_HOME": str(settings.home.resolve())}
+    if settings.mlflow_tracking_uri:
+        env["NBA_MLFLOW_TRACKING_URI"] = settings.mlflow_tracking_uri
+    cmd = [sys.executable, "-m", "bentoml", "serve", "serving.service:NextBestAction",
+           "--host", host, "--port", str(port)]
+    root = Path(__file__).resolve().parents[1]
+    return subprocess.call(cmd, env=env, cwd=root)

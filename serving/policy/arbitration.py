@@ -1,0 +1,45 @@
+"""Arbitration by expected value: propensity x value x business weight."""
+
+from __future__ import annotations
+
+from serving.policy.config import PolicyConfig
+from serving.policy.inputs import PolicyInputs
+from serving.schemas import Action
+
+
+def order_value(inp: PolicyInputs, cfg: PolicyConfig) -> float:
+    """The customer's average order value in 90 days, else the default."""
+    spend, n = inp.num("spend_90d", 0) or 0, inp.num("purchases_90d", 0) or 0
+    return spend / n if n > 0 and spend > 0 else cfg.default_order_value
+
+
+def expected_value(action: Action, inp: PolicyInputs, cfg: PolicyConfig) -> float:
+    """Value of sending `action` now. Propensity is the calibrated purchase intent (the churn
+    risk for re-engagement, whose value is keeping the customer); a response/uplift model
+    replaces it when one is promoted."""
+    intent = inp.scores.intent if inp.scores.intent is not None else 0.05
+    aov = order_value(inp, cfg)
+    weight = cfg.weights.get(action, 0.0)
+    if action == Action.CART_ABANDONMENT:
+        value = inp.num("cart_value", 0) or aov
+        return min(1.0, 1.5 * intent) * value * weight
+    if action == Action.BROWSE_ABANDONMENT:
+        return intent * aov * weight
+    if action == Action.POST_PURCHASE_CROSS_SELL:
+        return intent * 0.5 * aov * weight
+    if action == Action.RE_ENGAGEMENT:
+        churn = inp.scores.churn or 0.0
+        return churn * (inp.num("spend_90d", 0) or aov) * 0.2 * weight
+    if action == Action.WELCOME:
+        return max(intent, 0.1) * aov * weight
+    return 0.0
+
+
+def choose(evs: dict[Action, float], cfg: PolicyConfig) -> tuple[Action, str]:
+    """The action with the highest expected value, or none below the threshold."""
+    if not evs:
+        return Action.NONE, "no_candidate"
+    best = max(evs, key=lambda a: (evs[a], -list(Action).index(a)))
+    if evs[best] < cfg.min_expected_value:
+        return Action.NONE, "below_value_threshold"
+    return best, f"highest_expected_value:{best.value}"

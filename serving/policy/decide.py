@@ -1,0 +1,92 @@
+"""The decision: eligibility first, then candidates, arbitration, variant, offer, products, time.
+
+Every choice adds a reason code (docs/policy.md lists them).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from serving.policy.arbitration import choose, expected_value
+from serving.policy.candidates import candidates
+from serving.policy.config import PolicyConfig
+from serving.policy.control import in_control_group
+from serving.policy.eligibility import ABANDONMENT, blocked, suppressed_by_purchase
+from serving.policy.inputs import Catalog, PolicyInputs
+from serving.policy.offers import choose_offer
+from serving.policy.recommend import recommend
+from serving.policy.timing import send_time
+from serving.schemas import Action, Decision, Variant
+
+# Features the policy relies on; a known customer missing any of them is decided on defaults.
+REQUIRED = ("consent", "unsubscribed", "emails_sent_24h", "emails_sent_7d", "cart_open",
+            "purchases_90d", "spend_90d")
+
+
+def variant(intent: float | None, cfg: PolicyConfig) -> tuple[Variant, str]:
+    if intent is None:
+        return Variant.EDUCATIONAL, "variant_educational_no_intent_score"
+    if intent >= cfg.high_intent:
+        return Variant.URGENCY, "variant_urgency_high_intent"
+    if intent >= cfg.medium_intent:
+        return Variant.COMPARISON, "variant_comparison_medium_intent"
+    return Variant.EDUCATIONAL, "variant_educational_low_intent"
+
+
+def _scores(inp: PolicyInputs) -> dict[str, float | None]:
+    out: dict[str, float | None] = {"intent": inp.scores.intent, "churn": inp.scores.churn}
+    if inp.scores.hour_probs is not None:
+        p = np.asarray(inp.scores.hour_probs)
+        out["best_hour_utc"] = float(np.argmax(p))
+        out["best_hour_prob"] = float(p.max())
+    if inp.scores.affinity:
+        out["top_affinity"] = float(inp.scores.affinity[0][1])
+    return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in out.items()}
+
+
+def decide(inp: PolicyInputs, cfg: PolicyConfig, catalog: Catalog, *, decision_id: str,
+           model_versions: dict[str, str] | None = None) -> Decision:
+    reasons: list[str] = []
+    if inp.degraded:
+        reasons.append("store_unavailable_defaults_used")
+    if not inp.known:
+        reasons.append("unknown_customer_cold_start")
+    elif any(inp.features.get(n) is None for n in REQUIRED):
+        reasons.append("missing_features_defaulted")
+
+    def finish(action: Action, *, chosen_reasons: list[str], evs: dict[Action, float],
+               control: bool = False) -> Decision:
+        recs, rec_reason = recommend(action, inp, cfg, catalog)
+        out = Decision(
+            decision_id=decision_id, customer_id=inp.customer_id, decided_at=inp.now,
+            action=action, recommendations=recs, scores=_scores(inp),
+            reasons=[*reasons, *chosen_reasons, rec_reason],
+            model_versions=model_versions or {}, control_group=control,
+            degraded=inp.degraded,
+            expected_values={a.value: round(v, 4) for a, v in evs.items()},
+        )
+        if action != Action.NONE:
+            out.variant, why_variant = variant(inp.scores.intent, cfg)
+            out.offer, why_offer = choose_offer(action, inp, cfg, catalog,
+                                                [r.product_id for r in recs])
+            out.send_at, why_time = send_time(action, inp, cfg)
+            out.reasons += [why_variant, why_offer, *why_time]
+        return out
+
+    why_blocked = blocked(inp, cfg)
+    if why_blocked is not None:
+        return finish(Action.NONE, chosen_reasons=[why_blocked], evs={})
+
+    cands = candidates(inp, cfg)
+    suppressed = []
+    if suppressed_by_purchase(inp):
+        suppressed = [a for a, _ in cands if a in ABANDONMENT]
+        cands = [(a, r) for a, r in cands if a not in ABANDONMENT]
+    cand_reasons = [f"candidate_{a.value}:{r}" for a, r in cands]
+    cand_reasons += [f"suppressed_{a.value}:purchased_after_trigger" for a in suppressed]
+    evs = {a: expected_value(a, inp, cfg) for a, _ in cands}
+    action, why = choose(evs, cfg)
+    if in_control_group(inp.customer_id, cfg):
+        return finish(Action.NONE, chosen_reasons=[*cand_reasons, why, "control_group_holdout:"
+                                                   f"{action.value}"], evs=evs, control=True)
+    return finish(action, chosen_reasons=[*cand_reasons, why], evs=evs)

@@ -1,0 +1,36 @@
+"""Eligibility: who may get an email at all right now (consent, caps) and which flows a later
+purchase suppresses."""
+
+from __future__ import annotations
+
+from serving.policy.config import PolicyConfig
+from serving.policy.inputs import PolicyInputs
+from serving.schemas import Action
+
+ABANDONMENT = (Action.CART_ABANDONMENT, Action.BROWSE_ABANDONMENT)
+
+
+def blocked(inp: PolicyInputs, cfg: PolicyConfig) -> str | None:
+    """The reason no email may be sent now, or None."""
+    consent = inp.num("consent")
+    if inp.consent_override is not None:
+        consent = 1.0 if inp.consent_override else 0.0
+    if consent is None:
+        return "consent_unknown"
+    if consent < 1:
+        return "no_consent"
+    if inp.num("unsubscribed", 0) >= 1:
+        return "unsubscribed"
+    if inp.num("emails_sent_24h", 0) >= cfg.cap_per_day:
+        return "cap_day_reached"
+    if inp.num("emails_sent_7d", 0) >= cfg.cap_per_week:
+        return "cap_week_reached"
+    return None
+
+
+def suppressed_by_purchase(inp: PolicyInputs) -> bool:
+    """A purchase at or after the trigger event suppresses the abandonment flows it started."""
+    if inp.trigger is None or inp.trigger.timestamp is None:
+        return False
+    last_buy = inp.num("last_purchase_ts")
+    return last_buy is not None and last_buy >= inp.trigger.timestamp.timestamp()

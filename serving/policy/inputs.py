@@ -1,0 +1,71 @@
+"""What the policy reads: a customer's features, model scores, the catalog."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+
+from serving.schemas import TriggerEvent
+
+
+@dataclass(frozen=True)
+class Product:
+    product_id: str
+    category: str
+    price: float
+    margin: float
+    in_stock: bool
+    popularity: float = 0.0
+
+
+@dataclass
+class Catalog:
+    products: dict[str, Product]
+    popular: list[str]  # most popular first (in-stock items)
+
+    def get(self, pid: str) -> Product | None:
+        return self.products.get(pid)
+
+
+@dataclass
+class Scores:
+    """Model outputs for one customer (None: no model, or not scorable)."""
+
+    intent: float | None = None
+    churn: float | None = None
+    hour_probs: np.ndarray | None = None  # 24 UTC-hour probabilities
+    affinity: list[tuple[str, float]] = field(default_factory=list)  # best first
+
+
+def _num(v: object) -> float | None:
+    if v is None:
+        return None
+    try:
+        f = float(v)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(f) else f
+
+
+@dataclass
+class PolicyInputs:
+    customer_id: str
+    now: datetime
+    features: Mapping[str, object]  # online features by name (None: missing)
+    scores: Scores
+    trigger: TriggerEvent | None = None
+    known: bool = True  # False: the online store has nothing for this customer
+    degraded: bool = False  # the store could not be read
+    consent_override: bool | None = None
+
+    def num(self, name: str, default: float | None = None) -> float | None:
+        v = _num(self.features.get(name))
+        return default if v is None else v
+
+    def items(self, name: str) -> list[str]:
+        v = self.features.get(name)
+        return [str(x) for x in v] if isinstance(v, list | tuple | np.ndarray) else []

@@ -1,0 +1,47 @@
+"""Offers: none for high intent; discount depth grows with churn risk and price sensitivity,
+capped so the margin after discount stays above a floor."""
+
+from __future__ import annotations
+
+import math
+
+from serving.policy.config import PolicyConfig
+from serving.policy.inputs import Catalog, PolicyInputs
+from serving.schemas import Action, Offer, OfferType
+
+
+def price_sensitivity(inp: PolicyInputs) -> float:
+    """0..1: how often the customer's carts end without a purchase (30 days)."""
+    carts = inp.num("cart_adds_30d", 0) or 0
+    buys = inp.num("purchases_30d", 0) or 0
+    return carts / (carts + buys) if carts + buys > 0 else 0.5
+
+
+FEATURED = 3  # the offer is capped by the margins of the products the email leads with
+
+
+def choose_offer(action: Action, inp: PolicyInputs, cfg: PolicyConfig, catalog: Catalog,
+                 products: list[str]) -> tuple[Offer, str]:
+    """`products`: the email's products in order (cart items first for a cart reminder)."""
+    if action == Action.NONE:
+        return Offer(), "offer_none"
+    intent = inp.scores.intent or 0.0
+    if intent >= cfg.high_intent:
+        return Offer(), "offer_none_high_intent"
+    churn = inp.scores.churn or 0.0
+    depth = 0.05 + 0.15 * churn + 0.10 * price_sensitivity(inp)
+    featured = inp.items("cart_products") if action == Action.CART_ABANDONMENT else []
+    featured = [p for p in featured if p in products] or products[:FEATURED]
+    margins = [p.margin for pid in featured if (p := catalog.get(pid)) is not None]
+    margin = min(margins) if margins else 0.3
+    cap = max(0.0, min(cfg.max_discount, margin - cfg.min_margin_after_discount))
+    capped = depth > cap
+    depth = math.floor(min(depth, cap) * 20 + 1e-9) / 20  # whole 5% steps, never above the cap
+    if depth < 0.05:
+        if intent >= cfg.medium_intent:
+            return Offer(type=OfferType.FREE_SHIPPING), "offer_free_shipping_margin_too_low"
+        return Offer(), "offer_none_margin_too_low"
+    reason = "offer_discount_churn_risk" if churn >= 0.4 else "offer_discount_medium_intent"
+    if capped:
+        reason = "offer_discount_capped_by_margin"
+    return Offer(type=OfferType.PERCENT_OFF, value=round(depth * 100)), reason

@@ -1,0 +1,47 @@
+"""Recommendations: affinity scores filtered (in stock, not just bought), cart items first for
+cart abandonment, diversified by category, popular items for cold start."""
+
+from __future__ import annotations
+
+from serving.policy.config import PolicyConfig
+from serving.policy.inputs import Catalog, PolicyInputs
+from serving.schemas import Action, Recommendation
+
+
+def recommend(action: Action, inp: PolicyInputs, cfg: PolicyConfig,
+              catalog: Catalog) -> tuple[list[Recommendation], str]:
+    bought = set(inp.items("recent_purchases"))
+    cart = [p for p in inp.items("cart_products") if (c := catalog.get(p)) and c.in_stock]
+    picked: list[Recommendation] = []
+    per_cat: dict[str, int] = {}
+
+    def take(pid: str, score: float, reason: str, force: bool = False) -> None:
+        prod = catalog.get(pid)
+        if prod is None or not prod.in_stock or any(r.product_id == pid for r in picked):
+            return
+        if not force and (pid in bought or per_cat.get(prod.category, 0) >= cfg.max_per_category):
+            return
+        picked.append(Recommendation(product_id=pid, score=round(float(score), 4),
+                                     reason=reason))
+        per_cat[prod.category] = per_cat.get(prod.category, 0) + 1
+
+    if action == Action.CART_ABANDONMENT:
+        for p in cart:
+            take(p, 1.0, "in_cart", force=True)
+    source = "recs_affinity"
+    if inp.scores.affinity:
+        for pid, score in inp.scores.affinity:
+            if len(picked) >= cfg.n_recommendations:
+                break
+            take(pid, score, "affinity")
+    else:
+        source = "recs_popular_cold_start"
+    if len(picked) < cfg.n_recommendations:
+        n = len(catalog.popular)
+        for i, pid in enumerate(catalog.popular):
+            if len(picked) >= cfg.n_recommendations:
+                break
+            take(pid, 1.0 - i / max(n, 1), "popular")
+    if action == Action.CART_ABANDONMENT and cart:
+        source = "recs_cart_first"
+    return picked[: max(cfg.n_recommendations, len(cart))], source

@@ -1,0 +1,62 @@
+"""When to send: a delay window per action, moved to the customer's best predicted hour,
+out of quiet hours, and after the minimum gap since the last email."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from serving.policy.config import PolicyConfig
+from serving.policy.inputs import PolicyInputs
+from serving.schemas import Action
+
+HOUR = timedelta(hours=1)
+
+
+def window(action: Action, inp: PolicyInputs) -> tuple[datetime, datetime]:
+    """Earliest and latest send time by the trigger delay rules."""
+    now = inp.now
+    if action == Action.CART_ABANDONMENT:
+        return now, now + HOUR  # within the hour
+    if action == Action.BROWSE_ABANDONMENT:
+        return now + HOUR, now + 3 * HOUR  # 1-3 h later
+    if action == Action.WELCOME:
+        return now, now + HOUR
+    nxt = (now + timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
+    return nxt, nxt + timedelta(hours=24)  # follow-ups: next day
+
+
+def _local_hour(t: datetime, offset_hours: float) -> float:
+    return ((t.hour + t.minute / 60 + offset_hours) % 24)
+
+
+def send_time(action: Action, inp: PolicyInputs, cfg: PolicyConfig) -> tuple[datetime, list[str]]:
+    start, end = window(action, inp)
+    reasons = []
+    candidates = [start + i * HOUR for i in range(int((end - start) / HOUR) + 1)]
+    candidates = [c for c in candidates if c <= end] or [start]
+    probs = inp.scores.hour_probs
+    if probs is not None and len(candidates) > 1:
+        p = np.asarray(probs)
+        best = max(candidates, key=lambda c: (p[c.hour], -c.timestamp()))
+        if best != start:
+            reasons.append("send_at_best_hour")
+        at = best
+    else:
+        at = start
+    offset = inp.num("utc_offset_hours", 0.0) or 0.0
+    qs, qe = cfg.quiet_start_hour, cfg.quiet_end_hour
+    local = _local_hour(at, offset)
+    quiet = (local >= qs or local < qe) if qs > qe else (qs <= local < qe)
+    if quiet and qs != qe:
+        wait = (qe - local) % 24
+        at = (at + timedelta(hours=wait)).replace(minute=0, second=0, microsecond=0)
+        reasons.append("quiet_hours_shift")
+    last = inp.num("last_email_sent_ts")
+    if last is not None and cfg.min_gap_hours > 0:
+        earliest = datetime.fromtimestamp(last, tz=at.tzinfo) + timedelta(hours=cfg.min_gap_hours)
+        if at < earliest:
+            at = earliest
+            reasons.append("min_gap_delay")
+    return at, reasons

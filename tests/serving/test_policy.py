@@ -1,0 +1,214 @@
+"""Table-driven policy tests: one scenario per row, checked on action, offer, products, time."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from serving.policy import Catalog, PolicyConfig, PolicyInputs, Product, Scores, decide
+from serving.policy.control import in_control_group
+from serving.schemas import Action, OfferType, TriggerEvent, Variant
+
+NOW = datetime(2026, 6, 1, 14, 0, tzinfo=UTC)  # 14:00 UTC, customer in UTC+0
+H = 3600.0
+CFG = PolicyConfig(control_share=0.0)
+CATALOG = Catalog(
+    products={
+        "cart1": Product("cart1", "shoes", 80.0, 0.40, True),
+        "a1": Product("a1", "home", 30.0, 0.35, True),
+        "a2": Product("a2", "home", 25.0, 0.35, True),
+        "a3": Product("a3", "home", 20.0, 0.35, True),
+        "b1": Product("b1", "toys", 15.0, 0.12, True),
+        "gone": Product("gone", "toys", 15.0, 0.30, False),
+        "bought": Product("bought", "books", 10.0, 0.30, True),
+        "pop1": Product("pop1", "garden", 12.0, 0.30, True),
+        "pop2": Product("pop2", "pet", 9.0, 0.30, True),
+        "pop3": Product("pop3", "beauty", 11.0, 0.30, True),
+    },
+    popular=["pop1", "pop2", "pop3", "a1"],
+)
+AFFINITY = [("a1", 0.9), ("gone", 0.85), ("a2", 0.8), ("a3", 0.7), ("bought", 0.65),
+            ("b1", 0.6), ("pop3", 0.5)]
+
+
+def customer(**over) -> dict:
+    """A known, consenting customer with nothing going on."""
+    f = {"consent": 1, "unsubscribed": 0, "emails_sent_24h": 0, "emails_sent_7d": 0,
+         "cart_open": 0, "cart_value": 0.0, "cart_items": 0, "purchases_90d": 2,
+         "spend_90d": 120.0, "purchases_30d": 1, "cart_adds_30d": 1, "days_since_signup": 200.0,
+         "hours_since_last_view": 500.0, "hours_since_last_cart_add": None,
+         "hours_since_last_purchase": 600.0, "hours_since_last_site": 100.0,
+         "last_email_sent_ts": NOW.timestamp() - 48 * H, "last_purchase_ts": None,
+         "utc_offset_hours": 0.0, "cart_products": [], "recent_purchases": ["bought"]}
+    f.update(over)
+    return f
+
+
+def run(features: dict, intent: float | None = 0.2, churn: float | None = 0.1,
+        trigger: TriggerEvent | None = None, cfg: PolicyConfig = CFG, known: bool = True,
+        hour_probs=None, affinity=AFFINITY, consent: bool | None = None, now=NOW,
+        customer_id: str = "c1"):
+    inp = PolicyInputs(customer_id, now, features, Scores(intent, churn, hour_probs, affinity),
+                       trigger=trigger, known=known, consent_override=consent)
+    return decide(inp, cfg, CATALOG, decision_id="d1")
+
+
+OPEN_CART = {"cart_open": 1, "cart_value": 80.0, "cart_items": 1,
+             "hours_since_last_cart_add": 0.5, "hours_since_last_view": 0.6,
+             "cart_products": ["cart1"]}
+
+SCENARIOS = [
+    # name, features, kwargs, expected action, reason that must appear
+    ("abandoned cart", customer(**OPEN_CART), {}, Action.CART_ABANDONMENT,
+     "candidate_cart_abandonment:open_cart"),
+    ("recent views, no cart", customer(hours_since_last_view=3.0), {},
+     Action.BROWSE_ABANDONMENT, "candidate_browse_abandonment:recent_views"),
+    ("recent purchase", customer(hours_since_last_purchase=20.0, hours_since_last_view=21.0),
+     {"intent": 0.3}, Action.POST_PURCHASE_CROSS_SELL, "candidate_post_purchase_cross_sell"),
+    ("inactive, high churn", customer(hours_since_last_site=40 * 24.0), {"churn": 0.8},
+     Action.RE_ENGAGEMENT, "candidate_re_engagement:inactive_high_churn"),
+    ("new signup", customer(days_since_signup=0.1, purchases_90d=0, spend_90d=0.0), {},
+     Action.WELCOME, "candidate_welcome:new_signup"),
+    ("nothing going on", customer(), {}, Action.NONE, "no_candidate"),
+    ("unsubscribed", customer(unsubscribed=1, **OPEN_CART), {}, Action.NONE, "unsubscribed"),
+    ("no consent", customer(consent=0, **OPEN_CART), {}, Action.NONE, "no_consent"),
+    ("daily cap reached", customer(emails_sent_24h=1, **OPEN_CART), {}, Action.NONE,
+     "cap_day_reached"),
+    ("weekly cap reached", customer(emails_sent_7d=3, **OPEN_CART), {}, Action.NONE,
+     "cap_week_reached"),
+    ("worth too little", customer(hours_since_last_view=3.0, spend_90d=2.0, purchases_90d=1),
+     {"intent": 0.01}, Action.NONE, "below_value_threshold"),
+    ("unknown customer", {}, {"known": False, "intent": None, "churn": None, "affinity": []},
+     Action.NONE, "unknown_customer_cold_start"),
+    ("unknown customer signs up with consent", {},
+     {"known": False, "consent": True, "trigger": TriggerEvent(event_type="signup"),
+      "affinity": []}, Action.WELCOME, "recs_popular_cold_start"),
+]
+
+
+@pytest.mark.parametrize(("name", "features", "kwargs", "action", "reason"), SCENARIOS,
+                         ids=[s[0] for s in SCENARIOS])
+def test_scenarios(name, features, kwargs, action, reason) -> None:
+    d = run(features, **kwargs)
+    assert d.action == action, (name, d.reasons)
+    assert any(r.startswith(reason) for r in d.reasons), (name, d.reasons)
+    if action == Action.NONE:
+        assert d.send_at is None and d.variant is None and d.offer.type == OfferType.NONE
+    else:
+        assert d.send_at is not None and d.send_at >= NOW and d.variant is not None
+
+
+def test_cart_then_purchase_suppresses_the_abandonment_flow() -> None:
+    added = NOW - timedelta(hours=2)
+    after_purchase = customer(hours_since_last_view=2.1, hours_since_last_purchase=1.0,
+                              last_purchase_ts=(NOW - timedelta(hours=1)).timestamp())
+    d = run(after_purchase, trigger=TriggerEvent(event_type="add_to_cart", timestamp=added,
+                                                 product_id="cart1"))
+    assert d.action not in (Action.CART_ABANDONMENT, Action.BROWSE_ABANDONMENT)
+    # and without the purchase, the same trigger gets the reminder
+    d = run(customer(**OPEN_CART), trigger=TriggerEvent(event_type="add_to_cart",
+                                                        timestamp=added, product_id="cart1"))
+    assert d.action == Action.CART_ABANDONMENT
+
+
+def test_purchase_after_trigger_is_named_when_views_would_trigger_browse() -> None:
+    t = NOW - timedelta(hours=3)
+    f = customer(hours_since_last_view=2.0, hours_since_last_purchase=2.5,
+                 last_purchase_ts=(NOW - timedelta(hours=2.5)).timestamp())
+    d = run(f, trigger=TriggerEvent(event_type="product_view", timestamp=t))
+    assert "suppressed_browse_abandonment:purchased_after_trigger" in d.reasons
+
+
+def test_cold_start_gets_popular_items() -> None:
+    d = run({}, known=False, intent=None, churn=None, affinity=[])
+    assert [r.product_id for r in d.recommendations][:3] == ["pop1", "pop2", "pop3"]
+    assert {r.reason for r in d.recommendations} == {"popular"}
+
+
+def test_high_intent_gets_no_discount_and_urgency() -> None:
+    d = run(customer(**OPEN_CART), intent=0.6)
+    assert d.offer.type == OfferType.NONE and "offer_none_high_intent" in d.reasons
+    assert d.variant == Variant.URGENCY
+
+
+@pytest.mark.parametrize(("intent", "variant"), [(0.5, Variant.URGENCY),
+                                                 (0.15, Variant.COMPARISON),
+                                                 (0.04, Variant.EDUCATIONAL)])
+def test_variant_by_intent_tier(intent: float, variant: Variant) -> None:
+    d = run(customer(**OPEN_CART), intent=intent)
+    assert d.action == Action.CART_ABANDONMENT and d.variant == variant
+
+
+def test_discount_grows_with_churn_and_is_capped_by_margin() -> None:
+    low = run(customer(**OPEN_CART), intent=0.15, churn=0.05)
+    high = run(customer(**OPEN_CART), intent=0.15, churn=0.9)
+    assert low.offer.type == high.offer.type == OfferType.PERCENT_OFF
+    assert high.offer.value > low.offer.value
+    assert high.offer.value / 100 <= 0.40 - CFG.min_margin_after_discount + 1e-9
+    thin = replace(CATALOG, products={**CATALOG.products,
+                                      "cart1": Product("cart1", "shoes", 80.0, 0.14, True)})
+    inp = PolicyInputs("c1", NOW, customer(**OPEN_CART), Scores(0.15, 0.9, None, AFFINITY))
+    d = decide(inp, CFG, thin, decision_id="d2")
+    assert d.offer.type != OfferType.PERCENT_OFF or d.offer.value <= 4
+
+
+def test_recommendations_filter_and_diversify() -> None:
+    d = run(customer(**OPEN_CART))
+    ids = [r.product_id for r in d.recommendations]
+    assert ids[0] == "cart1" and d.recommendations[0].reason == "in_cart"
+    assert "gone" not in ids and "bought" not in ids
+    cats = [CATALOG.products[i].category for i in ids if i != "cart1"]
+    assert max(cats.count(c) for c in set(cats)) <= CFG.max_per_category
+    assert "a3" not in ids  # third "home" item dropped for diversity
+    assert len(ids) == CFG.n_recommendations
+
+
+def test_send_time_moves_to_best_hour_and_out_of_quiet_hours() -> None:
+    probs = np.full(24, 0.01)
+    probs[16] = 0.5  # best hour 16:00 UTC, inside the browse window (15:00-17:00)
+    d = run(customer(hours_since_last_view=3.0), hour_probs=probs)
+    assert d.send_at.hour == 16 and "send_at_best_hour" in d.reasons
+    late = NOW.replace(hour=22, minute=30)
+    d = run(customer(**OPEN_CART), now=late)
+    assert d.send_at.hour == 7 and "quiet_hours_shift" in d.reasons  # 07:00 next morning
+    tokyo = run(customer(utc_offset_hours=9.0, **OPEN_CART))  # 23:00 local in Tokyo
+    assert (tokyo.send_at.hour + 9) % 24 == 7
+
+
+def test_min_gap_since_last_email_delays_the_send() -> None:
+    cfg = replace(CFG, cap_per_day=3)
+    f = customer(emails_sent_24h=1, last_email_sent_ts=NOW.timestamp() - 2 * H, **OPEN_CART)
+    d = run(f, cfg=cfg)
+    assert d.action == Action.CART_ABANDONMENT and "min_gap_delay" in d.reasons
+    assert d.send_at >= NOW + timedelta(hours=10)
+
+
+def test_control_group_is_stable_flagged_and_holds_out() -> None:
+    cfg = replace(CFG, control_share=0.3)
+    ids = [f"c{i}" for i in range(2000)]
+    members = [c for c in ids if in_control_group(c, cfg)]
+    assert 0.25 < len(members) / len(ids) < 0.35
+    assert members == [c for c in ids if in_control_group(c, cfg)]  # deterministic
+    d = run(customer(**OPEN_CART), cfg=cfg, customer_id=members[0])
+    assert d.action == Action.NONE and d.control_group
+    assert "control_group_holdout:cart_abandonment" in d.reasons
+    outsider = next(c for c in ids if c not in members)
+    assert run(customer(**OPEN_CART), cfg=cfg, customer_id=outsider).action != Action.NONE
+
+
+def test_missing_features_use_defaults_with_a_reason() -> None:
+    f = customer(**OPEN_CART)
+    del f["emails_sent_24h"], f["spend_90d"]
+    d = run(f)
+    assert "missing_features_defaulted" in d.reasons
+    assert d.action == Action.CART_ABANDONMENT
+
+
+def test_every_decision_explains_itself() -> None:
+    for _, features, kwargs, _, _ in SCENARIOS:
+        d = run(features, **kwargs)
+        assert d.reasons and all(isinstance(r, str) and r for r in d.reasons)
+        assert d.decision_id == "d1" and d.customer_id
