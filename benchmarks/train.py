@@ -1,6 +1,6 @@
 """Training benchmark: `nba train` for all models on the default demo data must take <= 5 min.
 
-Simulates the demo dataset (5,000 customers x 180 days, seed 7) unless --data points at one,
+Simulates the demo dataset (5,000 customers x 182 days, seed 7) unless --data points at one,
 builds features if missing (timed separately), then times training + MLflow logging of all
 four models, in a fresh process as a user would run it.
 
@@ -35,8 +35,8 @@ def main() -> None:
     header("nba train, all models, demo data")
     data = args.data or Path(tempfile.mkdtemp(prefix="nba-train-")) / "data"
     if not (data / "events.parquet").exists():
-        figure("simulate (5,000 x 180 days)", nba("simulate", "--customers", "5000", "--days",
-                                                  "180", "--out", str(data)), "s")
+        figure("simulate (5,000 x 182 days)", nba("simulate", "--customers", "5000", "--days",
+                                                  "182", "--out", str(data)), "s")
     figure("features build + apply + materialize", nba("features", "build", "--data", str(data))
            + nba("features", "apply", "--data", str(data))
            + nba("features", "materialize", "--data", str(data)), "s")

@@ -51,7 +51,7 @@ class SimConfig:
     """Size, seed and behavioral knobs of a simulation (defaults: docs/simulator.md)."""
 
     customers: int = 5_000
-    days: int = 180
+    days: int = 182  # 26 weeks: starts on a Monday, ends on one
     seed: int = 7
     start: str = "2026-01-05"
     products: int = 500

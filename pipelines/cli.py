@@ -47,7 +47,7 @@ def _print_summary(manifest: dict) -> None:
 def simulate(
     data: DataOpt = None,
     customers: Annotated[int, typer.Option(min=1, help="Number of customers")] = 5_000,
-    days: Annotated[int, typer.Option(min=1, help="Days of behavior")] = 180,
+    days: Annotated[int, typer.Option(min=1, help="Days of behavior")] = 182,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same data)")] = 7,
     products: Annotated[int, typer.Option(min=12, help="Number of products")] = 500,
     start: Annotated[str, typer.Option(help="First day (UTC)")] = "2026-01-05",
@@ -322,7 +322,7 @@ def summary(data: DataOpt = None) -> None:
 def demo(
     data: DataOpt = None,
     customers: Annotated[int, typer.Option(min=100, help="Simulated customers")] = 5_000,
-    days: Annotated[int, typer.Option(min=30, help="Simulated days")] = 180,
+    days: Annotated[int, typer.Option(min=30, help="Simulated days")] = 182,
     fresh: Annotated[bool, typer.Option(help="Rebuild everything, even what exists")] = False,
 ) -> None:
     """Run the main job end to end on simulated data (reuses what is already built)."""

@@ -21,11 +21,21 @@ def blocked(inp: PolicyInputs, cfg: PolicyConfig) -> str | None:
         return "no_consent"
     if inp.num("unsubscribed", 0) >= 1:
         return "unsubscribed"
-    if inp.num("emails_sent_24h", 0) >= cfg.cap_per_day:
+    if emails_within(inp, "emails_sent_24h", 24) >= cfg.cap_per_day:
         return "cap_day_reached"
-    if inp.num("emails_sent_7d", 0) >= cfg.cap_per_week:
+    if emails_within(inp, "emails_sent_7d", 168) >= cfg.cap_per_week:
         return "cap_week_reached"
     return None
+
+
+def emails_within(inp: PolicyInputs, stored: str, hours: float) -> float:
+    """Emails sent in the `hours` before the decision. Stored window counts hold as of the
+    customer's last event; at request time the window has moved on: none if the last email is
+    older than the window, else the stored count (an upper bound), at least one."""
+    since = inp.num("hours_since_last_email_sent")
+    if since is None or since >= hours:
+        return 0.0
+    return max(1.0, inp.num(stored, 1.0) or 1.0)
 
 
 def suppressed_by_purchase(inp: PolicyInputs) -> bool:

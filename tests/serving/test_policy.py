@@ -44,6 +44,9 @@ def customer(**over) -> dict:
          "last_email_sent_ts": NOW.timestamp() - 48 * H, "last_purchase_ts": None,
          "utc_offset_hours": 0.0, "cart_products": [], "recent_purchases": ["bought"]}
     f.update(over)
+    last = f.get("last_email_sent_ts")  # the request-time feature the engine derives from it
+    since = None if last is None else (NOW.timestamp() - last) / H
+    f.setdefault("hours_since_last_email_sent", since)
     return f
 
 
@@ -75,10 +78,13 @@ SCENARIOS = [
     ("nothing going on", customer(), {}, Action.NONE, "no_candidate"),
     ("unsubscribed", customer(unsubscribed=1, **OPEN_CART), {}, Action.NONE, "unsubscribed"),
     ("no consent", customer(consent=0, **OPEN_CART), {}, Action.NONE, "no_consent"),
-    ("daily cap reached", customer(emails_sent_24h=1, **OPEN_CART), {}, Action.NONE,
-     "cap_day_reached"),
+    ("daily cap reached", customer(emails_sent_24h=1, last_email_sent_ts=NOW.timestamp() - 5 * H,
+                                   **OPEN_CART), {}, Action.NONE, "cap_day_reached"),
     ("weekly cap reached", customer(emails_sent_7d=3, **OPEN_CART), {}, Action.NONE,
      "cap_week_reached"),
+    ("stored daily count is stale: last email 30 h ago",
+     customer(emails_sent_24h=1, last_email_sent_ts=NOW.timestamp() - 30 * H, **OPEN_CART), {},
+     Action.CART_ABANDONMENT, "candidate_cart_abandonment"),
     ("worth too little", customer(hours_since_last_view=3.0, spend_90d=2.0, purchases_90d=1),
      {"intent": 0.01}, Action.NONE, "below_value_threshold"),
     ("unknown customer", {}, {"known": False, "intent": None, "churn": None, "affinity": []},

@@ -1,0 +1,23 @@
+"""`nba replay`: events after a cut stream through the live path with decisions on triggers."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from features.dataset import read_dataset
+
+
+def test_replay_streams_events_and_sends_or_cancels(trained_world) -> None:
+    from pipelines.replay import run_replay
+    from pipelines.train_steps import MODEL_NAMES, promote_step
+
+    settings, _ = trained_world
+    promote_step(settings, list(MODEL_NAMES))
+    ds = read_dataset(settings.data_dir)
+    hours = 48
+    window = ds.events[ds.events["timestamp"] > ds.end - pd.Timedelta(hours=hours)]
+    stats = run_replay(settings, hours=hours, tick_minutes=30)
+    assert stats.events == len(window) and stats.rejected == 0
+    assert stats.decisions > 0 and sum(stats.actions.values()) == stats.decisions
+    assert sum(stats.sent.values()) + sum(stats.cancelled.values()) > 0
+    assert set(stats.cancelled) <= {"cart_abandonment", "browse_abandonment"}
