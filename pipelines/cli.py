@@ -241,6 +241,7 @@ def batch_score(
     ] = None,
     now: Annotated[str | None, typer.Option(help="Decision time (default: the dataset's end)")
                    ] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Processes (customers in partitions)")] = 1,
 ) -> None:
     """Decide the next best email for every customer of the dataset (campaign jobs)."""
     import pandas as pd
@@ -257,7 +258,7 @@ def batch_score(
             raise typer.BadParameter(f"--now {now!r} is not a timestamp") from None
         when = when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
     with stage("batch scoring every customer"):
-        frame, _ = batch_score_step(settings, target, when)
+        frame, _ = batch_score_step(settings, target, when, workers)
     counts = frame["action"].value_counts()
     out.print(f"{len(frame):,} decisions -> {target}")
     for action, n in counts.items():

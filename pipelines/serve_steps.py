@@ -32,26 +32,63 @@ def decisions_frame(decisions: list[Decision]) -> pd.DataFrame:
     } for d in decisions])
 
 
-def batch_score_step(settings: Settings, out: Path, now: pd.Timestamp | None = None
-                     ) -> tuple[pd.DataFrame, list[Decision]]:
-    """Decide for every customer of the dataset at `now` (default: the dataset's end)."""
-    from pipelines.feature_steps import ensure_features
+_ENGINE = None  # one decision engine per batch worker process
+
+
+def _start_worker(settings: Settings) -> None:
+    import gc
+
+    from pipelines.console import quiet_libraries
     from serving.engine import DecisionEngine
+
+    global _ENGINE
+    quiet_libraries()
+    _ENGINE = DecisionEngine(settings)
+    gc.freeze()
+
+
+def _decide_chunk(ids: list[str], moment) -> list[Decision]:
+    return _ENGINE.decide_many([DecisionRequest(customer_id=c, now=moment) for c in ids])
+
+
+def decision_pool(settings: Settings, workers: int):
+    """Worker processes, each holding a decision engine (batch scoring in partitions)."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"),
+                               initializer=_start_worker, initargs=(settings,))
+    for f in [pool.submit(_decide_chunk, [], None) for _ in range(workers)]:
+        f.result()  # wait until every worker has loaded its engine
+    return pool
+
+
+def batch_score_step(settings: Settings, out: Path, now: pd.Timestamp | None = None,
+                     workers: int = 1) -> tuple[pd.DataFrame, list[Decision]]:
+    """Decide for every customer of the dataset at `now` (default: the dataset's end), in
+    chunks of 1,000, in `workers` processes when > 1."""
+    from pipelines.feature_steps import ensure_features
 
     ensure_features(settings)
     ds = read_dataset(settings.data_dir, with_truth=False)
     moment = (now or ds.end).to_pydatetime()
-    engine = DecisionEngine(settings)
     ids = ds.customers["customer_id"].astype(str).tolist()
+    chunks = [ids[i:i + CHUNK] for i in range(0, len(ids), CHUNK)]
     decisions: list[Decision] = []
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task("deciding", total=len(ids))
-        for i in range(0, len(ids), CHUNK):
-            chunk = ids[i:i + CHUNK]
-            decisions += engine.decide_many([DecisionRequest(customer_id=c, now=moment)
-                                             for c in chunk])
-            bar.advance(task, len(chunk))
-    engine.close()
+        if workers > 1:
+            pool = decision_pool(settings, workers)
+            for part in pool.map(_decide_chunk, chunks, [moment] * len(chunks)):
+                decisions += part
+                bar.advance(task, len(part))
+            pool.shutdown()
+        else:
+            _start_worker(settings)
+            for chunk in chunks:
+                decisions += _decide_chunk(chunk, moment)
+                bar.advance(task, len(chunk))
+            _ENGINE.close()
     frame = decisions_frame(decisions)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".csv":

@@ -34,10 +34,11 @@ class DecisionLog:
             if day != self._day:
                 if self._file is not None:
                     self._file.close()
-                self._file = self.path_for(when).open("ab")
+                # unbuffered append: one write call per batch, so processes sharing the
+                # file (batch workers, service workers) never interleave inside a line
+                self._file = self.path_for(when).open("ab", buffering=0)
                 self._day = day
             self._file.write(blob)
-            self._file.flush()
 
     def close(self) -> None:
         with self._lock:

@@ -89,6 +89,8 @@ class DecisionEngine:
 
     def decide_many(self, requests: Sequence[DecisionRequest]) -> list[Decision]:
         """Decisions for many customers: one feature read and one call per model."""
+        if not requests:
+            return []
         moments = [r.moment() for r in requests]
         degraded = False
         try:

@@ -62,23 +62,20 @@ class Scorer:
             hist = np.array([_hist(r.get(m.source)) for r in rows])
             X = self._matrix("send_time", rows) if m.kind == "lightgbm" else None
             hours = list(m.hour_probs(hist, X))
-        affinity = [self._affinity(r) for r in rows]
+        affinity: list[list[tuple[str, float]]] = [[] for _ in range(n)]
+        if "affinity" in self.bundles:
+            affinity = self.bundles["affinity"].recommend_for_items(
+                [recent_items(r) for r in rows], CANDIDATES)
         return [Scores(intent[i], churn[i], hours[i], affinity[i]) for i in range(n)]
 
-    def _affinity(self, row: dict[str, Any]) -> list[tuple[str, float]]:
-        model = self.bundles.get("affinity")
-        if model is None:
-            return []
-        items: dict[str, float] = {}
-        for name, w in ITEM_WEIGHTS.items():
-            for pid in row.get(name) or []:
-                items[str(pid)] = items.get(str(pid), 0.0) + w
-        scores = model.scores_for_items(items) if items else None
-        if scores is None:
-            return []
-        top = np.argpartition(-scores, min(CANDIDATES, len(scores) - 1))[:CANDIDATES]
-        top = top[np.argsort(-scores[top])]
-        return [(str(model.item_ids[j]), float(scores[j])) for j in top]
+
+def recent_items(row: dict[str, Any]) -> dict[str, float]:
+    """A customer's recent products weighted like training (view 1, cart 3, purchase 5)."""
+    items: dict[str, float] = {}
+    for name, w in ITEM_WEIGHTS.items():
+        for pid in row.get(name) or []:
+            items[str(pid)] = items.get(str(pid), 0.0) + w
+    return items
 
 
 def _hist(v: object) -> np.ndarray:

@@ -7,13 +7,12 @@ Thin on purpose: request/response models live in `serving.schemas`, all logic in
 from __future__ import annotations
 
 import gc
+import hmac
 from datetime import datetime
 from typing import Any
 
 import bentoml
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.middleware.base import BaseHTTPMiddleware
-from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from features.settings import Settings
@@ -37,21 +36,32 @@ class EventsResponse(BaseModel):
     error: str | None = None
 
 
-class ApiKeyMiddleware(BaseHTTPMiddleware):
-    """Require `X-API-Key` (or `Authorization: Bearer`) when NBA_API_KEY is set."""
+class ApiKeyMiddleware:
+    """Require `X-API-Key` (or `Authorization: Bearer`) when NBA_API_KEY is set (plain ASGI,
+    so requests pay no extra task or body buffering)."""
 
-    async def dispatch(self, request: Request, call_next):
-        key = Settings.from_env().api_key
-        if key and request.url.path not in OPEN_PATHS:
-            given = request.headers.get("x-api-key") or request.headers.get(
-                "authorization", "").removeprefix("Bearer ").strip()
-            if given != key:
-                return JSONResponse({"error": "missing or invalid API key (X-API-Key header)"},
-                                    status_code=401)
-        return await call_next(request)
+    def __init__(self, app) -> None:
+        self.app = app
+        self.key = Settings.from_env().api_key.encode()
+
+    async def __call__(self, scope, receive, send) -> None:
+        if self.key and scope["type"] == "http" and scope["path"] not in OPEN_PATHS:
+            headers = dict(scope["headers"])
+            given = headers.get(b"x-api-key") or headers.get(
+                b"authorization", b"").removeprefix(b"Bearer ").strip()
+            if not hmac.compare_digest(given, self.key):
+                response = JSONResponse(
+                    {"error": "missing or invalid API key (X-API-Key header)"}, status_code=401)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
-@bentoml.service(name="next_best_action", traffic={"timeout": 30})
+# One decision thread per worker: a decision is a few ms of CPU, and serial calls avoid contention
+# on the online-store connection; scale with workers (`bentoml serve --workers N`) instead.
+# Per-request access logs are off: every decision is already in the decision log.
+@bentoml.service(name="next_best_action", traffic={"timeout": 30}, threads=1,
+                 logging={"access": {"enabled": False}})
 class NextBestAction:
     def __init__(self) -> None:
         from features.store import StoreUnavailable

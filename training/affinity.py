@@ -48,16 +48,31 @@ class AffinityModel:
     def confidence(self, weights: np.ndarray) -> np.ndarray:
         return self.alpha * np.log1p(weights)
 
-    def scores_for_items(self, items: dict[str, float]) -> np.ndarray | None:
-        """Scores of every item for a customer with these weighted interactions (fold-in)."""
-        idx = [(self.item_index[p], w) for p, w in items.items() if p in self.item_index]
-        if not idx:
-            return None
-        cols, w = zip(*idx, strict=True)
-        row = sp.csr_matrix((self.confidence(np.array(w)), ([0] * len(cols), cols)),
-                            shape=(1, len(self.item_ids)))
-        user = self.als.recalculate_user(0, row)
-        return np.asarray(self.als.item_factors @ np.asarray(user).ravel())
+    def recommend_for_items(self, customers_items: list[dict[str, float]], n: int
+                            ) -> list[list[tuple[str, float]]]:
+        """Top-n (product, score) per customer from their weighted recent items, recomputing
+        each customer's factor from them (ALS fold-in, one batched call); [] without items."""
+        data, rows, cols = [], [], []
+        for i, items in enumerate(customers_items):
+            for p, w in items.items():
+                j = self.item_index.get(p)
+                if j is not None:
+                    rows.append(i)
+                    cols.append(j)
+                    data.append(w)
+        out: list[list[tuple[str, float]]] = [[] for _ in customers_items]
+        if not data:
+            return out
+        mat = sp.csr_matrix((self.confidence(np.array(data)), (rows, cols)),
+                            shape=(len(customers_items), len(self.item_ids)))
+        users = np.flatnonzero(np.diff(mat.indptr) > 0)
+        top, scores = self.als.recommend(users, mat[users], N=min(n, len(self.item_ids)),
+                                         recalculate_user=True,
+                                         filter_already_liked_items=False)
+        for u, items, vals in zip(users, top, scores, strict=True):
+            out[u] = [(str(self.item_ids[j]), float(v)) for j, v in zip(items, vals,
+                                                                       strict=True) if j >= 0]
+        return out
 
     def recommend_known(self, customers: list[str], n: int = K) -> list[list[str]]:
         """Top-n items for customers seen in training (their fitted factors), else popular."""

@@ -13,16 +13,18 @@ def recommend(action: Action, inp: PolicyInputs, cfg: PolicyConfig,
     bought = set(inp.items("recent_purchases"))
     cart = [p for p in inp.items("cart_products") if (c := catalog.get(p)) and c.in_stock]
     picked: list[Recommendation] = []
+    seen: set[str] = set()
     per_cat: dict[str, int] = {}
 
     def take(pid: str, score: float, reason: str, force: bool = False) -> None:
         prod = catalog.get(pid)
-        if prod is None or not prod.in_stock or any(r.product_id == pid for r in picked):
+        if prod is None or not prod.in_stock or pid in seen:
             return
         if not force and (pid in bought or per_cat.get(prod.category, 0) >= cfg.max_per_category):
             return
         picked.append(Recommendation(product_id=pid, score=round(float(score), 4),
                                      reason=reason))
+        seen.add(pid)
         per_cat[prod.category] = per_cat.get(prod.category, 0) + 1
 
     if action == Action.CART_ABANDONMENT:
