@@ -52,6 +52,7 @@ class Settings:
     api_key: str = ""
     require_services: bool = False
     control_share: float = 0.05
+    explore_share: float = 0.0
     cap_per_day: int = 1
     cap_per_week: int = 3
     min_gap_hours: float = 12.0
@@ -74,6 +75,7 @@ class Settings:
             api_key=env.get("NBA_API_KEY", ""),
             require_services=env.get("NBA_REQUIRE_SERVICES", "").lower() in _TRUE,
             control_share=_env_float(env, "NBA_CONTROL_SHARE", 0.05),
+            explore_share=_env_float(env, "NBA_EXPLORE_SHARE", 0.0),
             cap_per_day=_env_int(env, "NBA_CAP_PER_DAY", 1),
             cap_per_week=_env_int(env, "NBA_CAP_PER_WEEK", 3),
             min_gap_hours=_env_float(env, "NBA_MIN_GAP_HOURS", 12.0),
@@ -103,6 +105,8 @@ class Settings:
             raise SettingsError(
                 f"NBA_FEAST_PROJECT={self.feast_project!r}: use letters, digits and underscores"
             )
+        if not 0.0 <= self.explore_share <= 1.0:
+            raise SettingsError(f"NBA_EXPLORE_SHARE={self.explore_share}: expected 0 <= x <= 1")
         if not 0.0 <= self.control_share < 1.0:
             raise SettingsError(f"NBA_CONTROL_SHARE={self.control_share}: expected 0 <= x < 1")
         if self.cap_per_day < 0 or self.cap_per_week < 0 or self.min_gap_hours < 0:

@@ -405,3 +405,32 @@ def product_stats_rows(events: pd.DataFrame, products: pd.DataFrame,
     })
     rows[ENTITY_TS] = pd.to_datetime(rows[ENTITY_TS], utc=True)
     return rows
+
+
+# ---------------------------------------------------------------------------- one moment
+# Observable features a response (uplift) model learns from: logged with every decision and
+# written into simulated campaign logs, so models trained on either can score online.
+RESPONSE_FEATURES = (
+    "views_7d", "views_30d", "cart_adds_7d", "cart_adds_30d", "checkouts_30d",
+    "purchases_30d", "purchases_90d", "spend_90d", "site_events_30d", "emails_sent_7d",
+    "email_opens_90d", "email_open_rate_90d", "email_click_rate_90d", "cart_open",
+    "cart_value", "hours_since_last_site", "hours_since_last_purchase",
+    "hours_since_last_email_open", "days_since_signup",
+)
+
+
+def customer_state_at(events: pd.DataFrame, customers: pd.DataFrame,
+                      as_of: pd.Timestamp) -> pd.DataFrame:
+    """Every customer's activity, profile and request-time features at `as_of`, computed
+    offline: what an online read at that moment returns (customers without events get NaN
+    activity). Used where a whole population is decided at one time (campaign simulation)."""
+    as_of = pd.Timestamp(as_of)
+    past = events[events[s.EVENT_TS] <= as_of]
+    activity = customer_activity_rows(past, latest_only=True).drop(columns=[ENTITY_TS])
+    profile = customer_profile_rows(customers, as_of).drop(columns=[ENTITY_TS])
+    state = profile.merge(activity, on=s.CUSTOMER_ID, how="left")
+    inputs = {c: state[c].to_numpy(dtype=np.float64) for c in CONTEXT_INPUTS}
+    inputs[REQUEST_TS] = np.full(len(state), as_of.timestamp())
+    for name, values in request_context(inputs).items():
+        state[name] = values
+    return state

@@ -319,6 +319,153 @@ def summary(data: DataOpt = None) -> None:
         out.print(f"  {k:<30} {v:.4f}")
 
 
+LogOpt = Annotated[Path, typer.Option("--log", help="Campaign log: CSV or Parquet, one row per "
+                                       "customer and decision")]
+TreatmentOpt = Annotated[str, typer.Option(help="Column with the action taken")]
+OutcomeOpt = Annotated[str, typer.Option(help="Column with the outcome to maximize (numeric)")]
+PropensityOpt = Annotated[str | None, typer.Option(
+    help="Column with the probability the logged action had (default: uniform)")]
+ControlOpt = Annotated[str, typer.Option(help="Treatment value meaning 'sent nothing'")]
+GroupOpt = Annotated[str | None, typer.Option(
+    help="Column whose rows stay together in the train/held-out split ('' for none)")]
+
+
+def _print_report(report) -> None:
+    table = report.table()
+
+    def cell(r, k: str) -> str:
+        if k not in r or r[k] != r[k]:
+            return f"{'-':>20}"
+        lo, hi = (float(x) for x in r[f"{k}_ci"].strip("[]").split(","))
+        return f"{r[k]:7.3f} [{lo:.2f}, {hi:.2f}]".rjust(20)
+
+    out.print(f"\n[bold]policy value on {report.rows:,} held-out rows[/bold] (mean outcome per "
+              "row; 95% bootstrap CI)")
+    truth = "true_value" in table
+    out.print(f"{'policy':<10} {'IPS':>7} {'SNIPS [CI]':>20} {'DR [CI]':>20}"
+              + (f" {'true':>7}" if truth else ""))
+    for _, r in table.iterrows():
+        out.print(f"{r['policy']:<10} {r['ips']:7.3f} {cell(r, 'snips')} {cell(r, 'dr')}"
+                  + (f" {r['true_value']:7.3f}" if truth else ""))
+    if "oracle" in report.truth:
+        out.print(f"true value of the best treatment for every row (oracle): "
+                  f"{report.truth['oracle']:.3f}")
+    out.print("choices of the learned policy: " + ", ".join(
+        f"{t} {v:.0%}" for t, v in report.chosen_share.items()))
+    for t, c in report.curves.items():
+        out.print(f"  {t:<10} vs control: Qini coefficient {c.qini_coefficient:+.4f}, "
+                  f"AUUC {c.auuc:+.3f}")
+    thin = report.thin()
+    if thin:
+        out.print("[yellow]warning:[/yellow] estimates for " + ", ".join(
+            f"{k} (effective rows {v:.0f})" for k, v in thin.items()) + " rest on few rows: "
+            "the log rarely did that; randomize sends (NBA_EXPLORE_SHARE) to learn them")
+
+
+@app.command("simulate-campaign")
+def simulate_campaign(
+    data: DataOpt = None,
+    out_file: Annotated[Path | None, typer.Option(
+        "--out-file", "-o", help="Log file, .parquet or .csv [DATA/campaign_log.parquet]")
+    ] = None,
+    times: Annotated[int, typer.Option(min=1, help="Weekly decision times")] = 16,
+    seed: Annotated[int, typer.Option(help="Random seed of treatments and outcomes")] = 0,
+) -> None:
+    """Randomized campaign log over a simulated dataset, with the true effect of every
+    treatment per row (columns true_reward_*), for response models and policy evaluation."""
+    from pipelines.response_steps import simulate_campaign_step
+
+    settings = _settings(data)
+    target = out_file or settings.data_dir / "campaign_log.parquet"
+    with stage(f"simulating a randomized campaign at {times} decision times"):
+        log = simulate_campaign_step(settings, target, times, seed)
+    out.print(f"{len(log):,} rows -> {target}")
+    means = log.groupby("treatment")[["purchased", "revenue", "unsubscribed", "reward"]].mean()
+    out.print(means.round(3).to_string())
+
+
+@app.command()
+def outcomes(
+    data: DataOpt = None,
+    decisions: Annotated[Path | None, typer.Option(
+        help="Decision log file or directory [DATA/decisions]")] = None,
+    out_file: Annotated[Path | None, typer.Option(
+        "--out-file", "-o", help="Table, .parquet or .csv [DATA/outcomes.parquet]")] = None,
+    window_days: Annotated[float, typer.Option(min=0.01, help="Outcome window")] = 7.0,
+) -> None:
+    """Join logged decisions to what followed (open, click, purchase, revenue, unsubscribe)
+    into a table `nba train-response` learns from."""
+    from pipelines.response_steps import outcomes_step
+
+    settings = _settings(data)
+    target = out_file or settings.data_dir / "outcomes.parquet"
+    with stage("joining decisions to outcomes"):
+        table = outcomes_step(settings, decisions or settings.data_dir / "decisions", target,
+                              window_days)
+    out.print(f"{len(table):,} decisions with a complete {window_days:g}-day window -> {target}")
+    if len(table):
+        out.print(table.groupby("treatment")[["purchased", "revenue"]].mean().round(3)
+                  .to_string())
+
+
+@app.command("train-response")
+def train_response(
+    log: LogOpt,
+    treatment: TreatmentOpt,
+    outcome: OutcomeOpt,
+    data: DataOpt = None,
+    propensity: PropensityOpt = None,
+    features: Annotated[str | None, typer.Option(
+        help="Comma-separated feature columns (default: every other numeric column)")] = None,
+    control: ControlOpt = "none",
+    group: GroupOpt = "customer_id",
+    learner: Annotated[str, typer.Option(help="s (one model) or t (one per treatment)")] = "s",
+    holdout: Annotated[float, typer.Option(min=0.05, max=0.9, help="Share held out")] = 0.3,
+    promote: Annotated[bool, typer.Option(
+        help="Make it champion if it beats every single treatment and the champion")] = False,
+) -> None:
+    """Train a response/uplift model on any campaign log, evaluate its policy off-policy on
+    held-out rows against every single treatment and random, log and register in MLflow."""
+    from pipelines.response_steps import log_spec, train_response_step
+
+    if learner not in ("s", "t"):
+        raise typer.BadParameter(f"--learner must be s or t, not {learner!r}")
+    settings = _settings(data)
+    spec = log_spec(treatment, outcome, propensity, features, control, group or None)
+    with stage(f"training a response model on {log}"):
+        run = train_response_step(settings, log, spec, learner, holdout, promote)
+    _print_report(run.report)
+    out.print(f"\n{run.verdict} -> registered nba-response v{run.version}")
+    if run.promoted:
+        out.print(run.promoted)
+    out.print(f"MLflow: mlflow ui --backend-store-uri {settings.tracking_uri}")
+
+
+@app.command("evaluate-policy")
+def evaluate_policy(
+    log: LogOpt,
+    treatment: TreatmentOpt,
+    outcome: OutcomeOpt,
+    data: DataOpt = None,
+    propensity: PropensityOpt = None,
+    group: GroupOpt = "customer_id",
+    model_version: Annotated[str | None, typer.Option(
+        help="nba-response version (default: the champion)")] = None,
+    bootstrap: Annotated[int, typer.Option(min=50, help="Bootstrap resamples")] = 400,
+) -> None:
+    """Off-policy evaluation of the response model's policy, every single treatment and
+    random on a campaign log (IPS, SNIPS, DR with bootstrap CIs; Qini per treatment)."""
+    from pipelines.response_steps import evaluate_policy_step, log_spec
+
+    settings = _settings(data)
+    spec = log_spec(treatment, outcome, propensity, None, "none", group or None)
+    with stage(f"evaluating on {log}"):
+        run = evaluate_policy_step(settings, log, spec, model_version, bootstrap)
+    _print_report(run.report)
+    out.print(f"\nnba-response v{run.version}; results in MLflow experiment "
+              f"nba-response-evaluation (run {run.run_id})")
+
+
 @app.command()
 def demo(
     data: DataOpt = None,

@@ -22,6 +22,7 @@ from pipelines.serve_steps import batch_score_step
 from pipelines.train_steps import MODEL_NAMES, Trained, promote_step, train_step
 
 TRAINED_MARK = "trained.json"
+RESPONSE_MARK = "response.json"
 
 
 def _trained(settings: Settings) -> list[Trained] | None:
@@ -36,30 +37,53 @@ def run_demo(settings: Settings, *, customers: int, days: int, fresh: bool) -> N
     if fresh and data.exists():
         shutil.rmtree(data)
     if not (data / "events.parquet").exists():
-        with stage(f"1/6 simulating {customers:,} customers x {days} days"):
+        with stage(f"1/7 simulating {customers:,} customers x {days} days"):
             simulate_step(SimConfig(customers=customers, days=days), data)
     else:
-        out.print(f"1/6 reusing the dataset in {data} (--fresh rebuilds everything)")
-    with stage("2/6 features: build, apply, materialize (what is missing)"):
+        out.print(f"1/7 reusing the dataset in {data} (--fresh rebuilds everything)")
+    with stage("2/7 features: build, apply, materialize (what is missing)"):
         ensure_features(settings)
     results = _trained(settings)
     if results is None:
-        with stage("3/6 training and evaluating all models against their baselines"):
+        with stage("3/7 training and evaluating all models against their baselines"):
             results = train_step(settings, list(MODEL_NAMES))
         (data / "mlflow" / TRAINED_MARK).write_text(json.dumps([r.__dict__ for r in results]))
     else:
-        out.print("3/6 reusing the trained models (see MLflow)")
-    with stage("4/6 promotion gate"):
+        out.print("3/7 reusing the trained models (see MLflow)")
+    with stage("4/7 promotion gate"):
         promotions = promote_step(settings, list(MODEL_NAMES))
+    learned = learn_what_works(settings)
     target = data / "decisions.parquet"
-    with stage("5/6 batch-scoring every customer"):
+    with stage("6/7 batch-scoring every customer"):
         frame, decisions = batch_score_step(settings, target)
-    out.print("\n[bold]6/6 report[/bold]")
-    report(settings, results, promotions, frame, decisions, target)
+    out.print("\n[bold]7/7 report[/bold]")
+    report(settings, results, promotions, frame, decisions, target, learned)
+
+
+def learn_what_works(settings: Settings) -> dict:
+    """A randomized campaign on the simulated customers -> response model -> promotion."""
+    from pipelines.response_steps import log_spec, simulate_campaign_step, train_response_step
+
+    mark = settings.data_dir / "mlflow" / RESPONSE_MARK
+    if mark.exists():
+        out.print("5/7 reusing the response model (see MLflow experiment nba-response)")
+        return json.loads(mark.read_text())
+    log_path = settings.data_dir / "campaign_log.parquet"
+    with stage("5/7 learning what works: randomized campaign -> response model"):
+        simulate_campaign_step(settings, log_path)
+        run = train_response_step(settings, log_path, log_spec(
+            "treatment", "reward", "propensity", None, "none", "customer_id"), promote=True)
+    rep = run.report
+    summary = {"version": run.version, "promoted": run.promoted, "rows": rep.rows,
+               "truth": rep.truth, "snips": {k: v["snips"].__dict__
+                                            for k, v in rep.estimates.items()},
+               "chosen": rep.chosen_share}
+    mark.write_text(json.dumps(summary))
+    return summary
 
 
 def report(settings: Settings, results: list[Trained], promotions, frame: pd.DataFrame,
-           decisions, target: Path) -> None:
+           decisions, target: Path, learned: dict | None = None) -> None:
     ds = read_dataset(settings.data_dir, with_truth=False)
     out.print(f"dataset {settings.data_dir}: {len(ds.events):,} events, {len(ds.customers):,} "
               f"customers, {ds.start:%Y-%m-%d} .. {ds.end:%Y-%m-%d}")
@@ -74,6 +98,8 @@ def report(settings: Settings, results: list[Trained], promotions, frame: pd.Dat
                   f"{mark} {name} (v{r.version})")
     for p in promotions:
         out.print(f"  promote {p.model:<10} {'yes' if p.promoted else 'no '} - {p.reason}")
+    if learned:
+        _response_report(learned)
     n = len(frame)
     out.print(f"\n[bold]decisions for {n:,} customers[/bold] -> {target}")
     for action, c in frame["action"].value_counts().items():
@@ -106,3 +132,18 @@ def report(settings: Settings, results: list[Trained], promotions, frame: pd.Dat
     out.print(f"  nba serve --data {settings.data_dir}   # HTTP API, docs at "
               "http://127.0.0.1:3000/docs")
     out.print(f"  nba replay --data {settings.data_dir}  # the real-time loop on live events")
+
+
+def _response_report(s: dict) -> None:
+    truth, snips = s["truth"], s["snips"]
+    singles = [k for k in snips if k not in ("learned", "random")]
+    best = max(singles, key=lambda k: truth.get(k, snips[k]["value"]))
+    out.print(f"\n[bold]response model[/bold] (randomized campaign, {s['rows']:,} held-out rows; "
+              "value = revenue after discount - unsubscribe cost, per customer)")
+    out.print(f"  {'policy':<24} {'SNIPS estimate [95% CI]':>26} {'true value':>11}")
+    for k in ("learned", best, "random"):
+        e = snips[k]
+        out.print(f"  {k if k != best else f'{k} (best single)':<24} "
+                  f"{e['value']:10.3f} [{e['low']:.3f}, {e['high']:.3f}]  {truth.get(k, 0):10.3f}")
+    out.print("  learned policy: " + ", ".join(f"{t} {v:.0%}" for t, v in s["chosen"].items()))
+    out.print(f"  promote response   {s['promoted']}")

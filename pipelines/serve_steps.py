@@ -12,7 +12,7 @@ from rich.progress import Progress
 
 from features.dataset import read_dataset
 from features.settings import Settings
-from pipelines.console import console
+from pipelines.console import UserError, console
 from serving.schemas import Decision, DecisionRequest
 
 CHUNK = 1_000
@@ -35,7 +35,9 @@ def decisions_frame(decisions: list[Decision]) -> pd.DataFrame:
 _ENGINE = None  # one decision engine per batch worker process
 
 
-def _start_worker(settings: Settings) -> None:
+def _start_worker(settings: Settings, freeze: bool = True) -> None:
+    """Load the engine; a worker process also freezes it out of the garbage collector's scans
+    (not the main process: frozen objects are never finalized at exit)."""
     import gc
 
     from pipelines.console import quiet_libraries
@@ -44,7 +46,8 @@ def _start_worker(settings: Settings) -> None:
     global _ENGINE
     quiet_libraries()
     _ENGINE = DecisionEngine(settings)
-    gc.freeze()
+    if freeze:
+        gc.freeze()
 
 
 def _decide_chunk(ids: list[str], moment) -> list[Decision]:
@@ -71,6 +74,9 @@ def batch_score_step(settings: Settings, out: Path, now: pd.Timestamp | None = N
 
     ensure_features(settings)
     ds = read_dataset(settings.data_dir, with_truth=False)
+    if now is not None and now < ds.end:
+        raise UserError(f"--now {now} is before the dataset's end {ds.end}: the online store "
+                        "holds features as of the end, so earlier decisions would see the future")
     moment = (now or ds.end).to_pydatetime()
     ids = ds.customers["customer_id"].astype(str).tolist()
     chunks = [ids[i:i + CHUNK] for i in range(0, len(ids), CHUNK)]
@@ -84,7 +90,7 @@ def batch_score_step(settings: Settings, out: Path, now: pd.Timestamp | None = N
                 bar.advance(task, len(part))
             pool.shutdown()
         else:
-            _start_worker(settings)
+            _start_worker(settings, freeze=False)
             for chunk in chunks:
                 decisions += _decide_chunk(chunk, moment)
                 bar.advance(task, len(chunk))

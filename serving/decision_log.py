@@ -10,9 +10,12 @@ from typing import Any
 
 import orjson
 
-LOG_FIELDS = ("cart_open", "cart_value", "hours_since_last_view", "hours_since_last_cart_add",
-              "hours_since_last_purchase", "hours_since_last_site", "emails_sent_24h",
-              "emails_sent_7d", "purchases_90d", "spend_90d", "consent", "unsubscribed")
+from features.transforms import RESPONSE_FEATURES
+
+LOG_FIELDS = tuple(dict.fromkeys((
+    "cart_open", "cart_value", "hours_since_last_view", "hours_since_last_cart_add",
+    "hours_since_last_purchase", "hours_since_last_site", "emails_sent_24h", "emails_sent_7d",
+    "purchases_90d", "spend_90d", "consent", "unsubscribed", *RESPONSE_FEATURES)))
 
 
 class DecisionLog:

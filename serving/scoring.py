@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,6 +11,7 @@ import numpy as np
 
 from serving.policy.inputs import Scores
 
+log = logging.getLogger(__name__)
 MODELS = ("intent", "churn", "send_time", "affinity")
 CANDIDATES = 50  # affinity candidates handed to the policy
 ITEM_WEIGHTS = {"recent_views": 1.0, "cart_products": 3.0, "recent_purchases": 5.0}
@@ -41,7 +43,31 @@ class Scorer:
                 continue
             scorer.bundles[name] = load_bundle(f"models:/{reg}/{mv.version}")
             scorer.versions[name] = f"{reg}/{mv.version}"
+        scorer._load_response(client, load_bundle)
         return scorer
+
+    def _load_response(self, client, load_bundle) -> None:
+        """The response model champion, if any and if its treatments are ones the policy can
+        act on (none, email, email_<percent>); otherwise decisions use propensity alone."""
+        from mlflow.exceptions import MlflowException
+
+        from serving.policy.treatments import is_policy_vocabulary
+        from training.tracking import CHAMPION, REGISTERED
+
+        reg = REGISTERED["response"]
+        try:
+            mv = client.get_model_version_by_alias(reg, CHAMPION)
+        except MlflowException:
+            self.missing.append("response")
+            return
+        bundle = load_bundle(f"models:/{reg}/{mv.version}")
+        if not is_policy_vocabulary(list(bundle.treatments)):
+            log.warning("%s v%s: treatments %s are not none/email/email_<percent>; the policy "
+                        "ignores it", reg, mv.version, bundle.treatments)
+            self.missing.append("response")
+            return
+        self.bundles["response"] = bundle
+        self.versions["response"] = f"{reg}/{mv.version}"
 
     def _matrix(self, name: str, rows: Sequence[dict[str, Any]]) -> np.ndarray:
         cols = self.bundles[name].feature_names
@@ -66,7 +92,13 @@ class Scorer:
         if "affinity" in self.bundles:
             affinity = self.bundles["affinity"].recommend_for_items(
                 [recent_items(r) for r in rows], CANDIDATES)
-        return [Scores(intent[i], churn[i], hours[i], affinity[i]) for i in range(n)]
+        response: list[dict[str, float] | None] = [None] * n
+        if "response" in self.bundles:
+            m = self.bundles["response"]
+            mu = m.predict_outcomes(self._matrix("response", rows))
+            response = [dict(zip(m.treatments, map(float, r), strict=True)) for r in mu]
+        return [Scores(intent[i], churn[i], hours[i], affinity[i], response[i])
+                for i in range(n)]
 
 
 def recent_items(row: dict[str, Any]) -> dict[str, float]:

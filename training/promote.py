@@ -42,6 +42,10 @@ def evaluate_bundle(model: str, bundle: Any, eval_frame: pd.DataFrame) -> float:
         from training.affinity import K, evaluate_recommender
 
         return evaluate_recommender(bundle, eval_frame)[f"recall_at_{K}"]
+    if model == "response":
+        from training.policy_eval import gate_value
+
+        return gate_value(bundle, eval_frame)
     raise ValueError(f"unknown model {model!r}")
 
 

@@ -21,7 +21,7 @@ from training.pyfunc import BUNDLE, BundleModel
 from training.result import TrainResult
 
 REGISTERED = {"intent": "nba-intent", "churn": "nba-churn", "send_time": "nba-send-time",
-              "affinity": "nba-affinity"}
+              "affinity": "nba-affinity", "response": "nba-response"}
 CHAMPION = "champion"
 EVAL_ARTIFACT = "eval/test.parquet"
 PIP_REQUIREMENTS = ["lightgbm>=4.7", "scikit-learn>=1.9", "implicit>=0.7.3", "numpy",

@@ -35,11 +35,16 @@ def expected_value(action: Action, inp: PolicyInputs, cfg: PolicyConfig) -> floa
     return 0.0
 
 
+def best_candidate(evs: dict[Action, float]) -> Action:
+    """The candidate with the highest expected value (ties: the earlier action)."""
+    return max(evs, key=lambda a: (evs[a], -list(Action).index(a)))
+
+
 def choose(evs: dict[Action, float], cfg: PolicyConfig) -> tuple[Action, str]:
     """The action with the highest expected value, or none below the threshold."""
     if not evs:
         return Action.NONE, "no_candidate"
-    best = max(evs, key=lambda a: (evs[a], -list(Action).index(a)))
+    best = best_candidate(evs)
     if evs[best] < cfg.min_expected_value:
         return Action.NONE, "below_value_threshold"
     return best, f"highest_expected_value:{best.value}"

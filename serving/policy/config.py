@@ -36,6 +36,9 @@ class PolicyConfig:
     # offers
     max_discount: float = 0.25
     min_margin_after_discount: float = 0.10
+    # learning: exploration share and the treatments it draws from (docs/uplift.md)
+    explore_share: float = 0.0
+    explore_treatments: tuple[str, ...] = ("none", "email", "email_10", "email_20")
     # recommendations
     n_recommendations: int = 6
     max_per_category: int = 2
@@ -45,4 +48,5 @@ class PolicyConfig:
         return cls(cap_per_day=settings.cap_per_day, cap_per_week=settings.cap_per_week,
                    min_gap_hours=settings.min_gap_hours,
                    quiet_start_hour=settings.quiet_start_hour,
-                   quiet_end_hour=settings.quiet_end_hour, control_share=settings.control_share)
+                   quiet_end_hour=settings.quiet_end_hour, control_share=settings.control_share,
+                   explore_share=settings.explore_share)

@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from serving.policy.arbitration import choose, expected_value
+from serving.policy.arbitration import best_candidate, choose, expected_value
 from serving.policy.candidates import candidates
 from serving.policy.config import PolicyConfig
 from serving.policy.control import in_control_group
 from serving.policy.eligibility import ABANDONMENT, blocked, suppressed_by_purchase
+from serving.policy.exploration import explored_treatment, propensity
 from serving.policy.inputs import Catalog, PolicyInputs
-from serving.policy.offers import choose_offer
+from serving.policy.offers import choose_offer, offer_for_treatment
 from serving.policy.recommend import recommend
 from serving.policy.timing import send_time
+from serving.policy.treatments import NONE, treatment_of
 from serving.schemas import Action, Decision, Variant
 
 # Features the policy relies on; a known customer missing any of them is decided on defaults.
@@ -39,6 +41,8 @@ def _scores(inp: PolicyInputs) -> dict[str, float | None]:
         p = np.asarray(inp.scores.hour_probs)
         out["best_hour_utc"] = float(np.argmax(p))
         out["best_hour_prob"] = float(p.max())
+    for t, v in (inp.scores.response or {}).items():
+        out[f"expected_{t}"] = float(v)
     if inp.scores.affinity:
         out["top_affinity"] = float(inp.scores.affinity[0][1])
     return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in out.items()}
@@ -55,7 +59,7 @@ def decide(inp: PolicyInputs, cfg: PolicyConfig, catalog: Catalog, *, decision_i
         reasons.append("missing_features_defaulted")
 
     def finish(action: Action, *, chosen_reasons: list[str], evs: dict[Action, float],
-               control: bool = False) -> Decision:
+               control: bool = False, treatment: str | None = None, why_t: str = "") -> Decision:
         recs, rec_reason = recommend(action, inp, cfg, catalog)
         out = Decision(
             decision_id=decision_id, customer_id=inp.customer_id, decided_at=inp.now,
@@ -67,8 +71,10 @@ def decide(inp: PolicyInputs, cfg: PolicyConfig, catalog: Catalog, *, decision_i
         )
         if action != Action.NONE:
             out.variant, why_variant = variant(inp.scores.intent, cfg)
-            out.offer, why_offer = choose_offer(action, inp, cfg, catalog,
-                                                [r.product_id for r in recs])
+            products = [r.product_id for r in recs]
+            out.offer, why_offer = (
+                choose_offer(action, inp, cfg, catalog, products) if treatment is None else
+                offer_for_treatment(treatment, action, inp, cfg, catalog, products, why_t))
             out.send_at, why_time = send_time(action, inp, cfg)
             out.reasons += [why_variant, why_offer, *why_time]
         return out
@@ -89,4 +95,43 @@ def decide(inp: PolicyInputs, cfg: PolicyConfig, catalog: Catalog, *, decision_i
     if in_control_group(inp.customer_id, cfg):
         return finish(Action.NONE, chosen_reasons=[*cand_reasons, why, "control_group_holdout:"
                                                    f"{action.value}"], evs=evs, control=True)
-    return finish(action, chosen_reasons=[*cand_reasons, why], evs=evs)
+    if not evs:
+        return finish(action, chosen_reasons=[*cand_reasons, why], evs=evs)
+    flow = best_candidate(evs)  # the message to send, if anything is sent
+    treatment, why_resp = None, []
+    resp = inp.scores.response
+    if resp:  # a response model decides whether to send and which offer: largest gain
+        best = max(resp, key=lambda t: (resp[t], t == NONE))
+        gain = resp[best] - resp.get(NONE, 0.0)
+        if best == NONE:
+            action, why_resp = Action.NONE, [f"response_model_no_gain:{flow.value}"]
+        else:
+            action, treatment = flow, best
+            why_resp = [f"response_model_best:{best}:+{gain:.2f}"]
+    greedy = finish(action, chosen_reasons=[*cand_reasons, why, *why_resp], evs=evs,
+                    treatment=treatment, why_t="response_model")
+    greedy_t = treatment_of(greedy.action, greedy.offer)
+    arm = explored_treatment(decision_id, cfg)
+    if arm is None:
+        if cfg.explore_share > 0:  # exploring sometimes, so exploiting is not certain
+            greedy.propensity = propensity(greedy_t, greedy_t, cfg,
+                                           realized(flow, inp, cfg, catalog))
+        return greedy
+    out = finish(Action.NONE if arm == NONE else flow, evs=evs, treatment=arm, why_t="explore",
+                 chosen_reasons=[*cand_reasons, why, *why_resp, f"explore:{arm}:greedy_{greedy_t}"])
+    out.propensity = propensity(treatment_of(out.action, out.offer), greedy_t, cfg,
+                                realized(flow, inp, cfg, catalog))
+    return out
+
+
+def realized(flow: Action, inp: PolicyInputs, cfg: PolicyConfig, catalog: Catalog):
+    """What each exploration arm becomes for this customer (margin caps included)."""
+    products = [r.product_id for r in recommend(flow, inp, cfg, catalog)[0]]
+
+    def arm_to_treatment(arm: str) -> str:
+        if arm == NONE:
+            return NONE
+        offer, _ = offer_for_treatment(arm, flow, inp, cfg, catalog, products, "explore")
+        return treatment_of(flow, offer)
+
+    return arm_to_treatment

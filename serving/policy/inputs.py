@@ -39,6 +39,8 @@ class Scores:
     churn: float | None = None
     hour_probs: np.ndarray | None = None  # 24 UTC-hour probabilities
     affinity: list[tuple[str, float]] = field(default_factory=list)  # best first
+    # response model: expected outcome per treatment ("none", "email", "email_10", ...)
+    response: dict[str, float] | None = None
 
 
 def _num(v: object) -> float | None:

@@ -7,6 +7,7 @@ import math
 
 from serving.policy.config import PolicyConfig
 from serving.policy.inputs import Catalog, PolicyInputs
+from serving.policy.treatments import discount_of
 from serving.schemas import Action, Offer, OfferType
 
 
@@ -20,6 +21,28 @@ def price_sensitivity(inp: PolicyInputs) -> float:
 FEATURED = 3  # the offer is capped by the margins of the products the email leads with
 
 
+def discount_cap(action: Action, inp: PolicyInputs, cfg: PolicyConfig, catalog: Catalog,
+                 products: list[str]) -> float:
+    """The deepest discount the featured products' margins allow (0..max_discount)."""
+    featured = inp.items("cart_products") if action == Action.CART_ABANDONMENT else []
+    featured = [p for p in featured if p in products] or products[:FEATURED]
+    margins = [p.margin for pid in featured if (p := catalog.get(pid)) is not None]
+    margin = min(margins) if margins else 0.3
+    return max(0.0, min(cfg.max_discount, margin - cfg.min_margin_after_discount))
+
+
+def offer_for_treatment(treatment: str, action: Action, inp: PolicyInputs, cfg: PolicyConfig,
+                        catalog: Catalog, products: list[str], why: str) -> tuple[Offer, str]:
+    """The offer a chosen treatment (`email`, `email_<percent>`) asks for, margin permitting."""
+    pct = discount_of(treatment) or 0.0
+    if pct <= 0:
+        return Offer(), f"offer_none_{why}"
+    cap = discount_cap(action, inp, cfg, catalog, products)
+    if pct / 100 > cap + 1e-9:
+        return Offer(), f"offer_none_{why}_{treatment}_exceeds_margin"
+    return Offer(type=OfferType.PERCENT_OFF, value=pct), f"offer_{treatment}_{why}"
+
+
 def choose_offer(action: Action, inp: PolicyInputs, cfg: PolicyConfig, catalog: Catalog,
                  products: list[str]) -> tuple[Offer, str]:
     """`products`: the email's products in order (cart items first for a cart reminder)."""
@@ -30,11 +53,7 @@ def choose_offer(action: Action, inp: PolicyInputs, cfg: PolicyConfig, catalog: 
         return Offer(), "offer_none_high_intent"
     churn = inp.scores.churn or 0.0
     depth = 0.05 + 0.15 * churn + 0.10 * price_sensitivity(inp)
-    featured = inp.items("cart_products") if action == Action.CART_ABANDONMENT else []
-    featured = [p for p in featured if p in products] or products[:FEATURED]
-    margins = [p.margin for pid in featured if (p := catalog.get(pid)) is not None]
-    margin = min(margins) if margins else 0.3
-    cap = max(0.0, min(cfg.max_discount, margin - cfg.min_margin_after_discount))
+    cap = discount_cap(action, inp, cfg, catalog, products)
     capped = depth > cap
     depth = math.floor(min(depth, cap) * 20 + 1e-9) / 20  # whole 5% steps, never above the cap
     if depth < 0.05:

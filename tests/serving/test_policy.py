@@ -218,3 +218,73 @@ def test_every_decision_explains_itself() -> None:
         d = run(features, **kwargs)
         assert d.reasons and all(isinstance(r, str) and r for r in d.reasons)
         assert d.decision_id == "d1" and d.customer_id
+
+
+# ------------------------------------------------------------------------ response model
+def run_response(response: dict[str, float], features: dict | None = None,
+                 cfg: PolicyConfig = CFG, decision_id: str = "d1"):
+    inp = PolicyInputs("c1", NOW, features or customer(**OPEN_CART),
+                       Scores(0.2, 0.1, None, AFFINITY, response))
+    return decide(inp, cfg, CATALOG, decision_id=decision_id)
+
+
+def test_response_model_sends_nothing_when_no_treatment_gains() -> None:
+    d = run_response({"none": 9.0, "email": 8.5, "email_10": 8.0})  # buys anyway
+    assert d.action == Action.NONE
+    assert "response_model_no_gain:cart_abandonment" in d.reasons
+    assert d.scores["expected_none"] == 9.0
+
+
+def test_response_model_picks_the_offer_with_the_largest_gain() -> None:
+    d = run_response({"none": 2.0, "email": 3.0, "email_10": 4.5, "email_20": 4.0})
+    assert d.action == Action.CART_ABANDONMENT
+    assert d.offer.type == OfferType.PERCENT_OFF and d.offer.value == 10
+    assert "response_model_best:email_10:+2.50" in d.reasons
+    d = run_response({"none": 2.0, "email": 3.0, "email_10": 2.5})
+    assert d.offer.type == OfferType.NONE and "offer_none_response_model" in d.reasons
+
+
+def test_response_model_discount_still_respects_the_margin_floor() -> None:
+    # cart1 has a 40% margin; 35% off would leave less than the 10% floor
+    d = run_response({"none": 1.0, "email": 2.0, "email_35": 5.0})
+    assert d.action == Action.CART_ABANDONMENT and d.offer.type == OfferType.NONE
+    assert "offer_none_response_model_email_35_exceeds_margin" in d.reasons
+
+
+def test_without_exploration_every_decision_is_certain() -> None:
+    assert run(customer(**OPEN_CART)).propensity == 1.0
+
+
+def test_exploration_logs_the_probability_of_what_was_given() -> None:
+    import random
+    from collections import Counter
+
+    from serving.policy.treatments import treatment_of
+
+    cfg = replace(CFG, explore_share=0.4)
+    response = {"none": 2.0, "email": 3.0, "email_10": 4.5, "email_20": 4.0}
+    n = 4000
+    got, props = Counter(), {}
+    rng = random.Random(0)
+    for _ in range(n):
+        d = run_response(response, cfg=cfg, decision_id=f"{rng.getrandbits(128):032x}")
+        t = treatment_of(d.action, d.offer)
+        got[t] += 1
+        assert props.setdefault(t, d.propensity) == d.propensity  # same for the same case
+        assert any(r.startswith("explore:") for r in d.reasons) or t == "email_10"
+    # greedy email_10: 0.6 + 0.4/4; every other arm 0.4/4; frequencies match what is logged
+    assert props["email_10"] == pytest.approx(0.7)
+    assert props["none"] == props["email"] == props["email_20"] == pytest.approx(0.1)
+    assert sum(props.values()) == pytest.approx(1.0)
+    for t, p in props.items():
+        assert got[t] / n == pytest.approx(p, abs=0.025), (t, got[t] / n)
+
+
+def test_exploration_never_overrides_eligibility_or_the_control_group() -> None:
+    cfg = replace(CFG, explore_share=1.0)
+    d = run(customer(unsubscribed=1, **OPEN_CART), cfg=cfg)
+    assert d.action == Action.NONE and d.propensity == 1.0
+    held = next(f"c{i}" for i in range(1000)
+                if in_control_group(f"c{i}", replace(cfg, control_share=0.2)))
+    d = run(customer(**OPEN_CART), cfg=replace(cfg, control_share=0.2), customer_id=held)
+    assert d.control_group and d.action == Action.NONE and d.propensity == 1.0
