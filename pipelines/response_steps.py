@@ -10,31 +10,9 @@ import pandas as pd
 
 from features.settings import Settings
 from pipelines.console import UserError, step
+from pipelines.data_steps import read_table, write_table
 
 EVAL_EXPERIMENT = "nba-response-evaluation"
-
-
-def read_table(path: Path) -> pd.DataFrame:
-    """A CSV or Parquet table, or a one-line UserError."""
-    if not path.exists():
-        raise UserError(f"{path}: no such file")
-    suffix = path.suffix.lower()
-    try:
-        if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-        if suffix in (".csv", ".gz", ".txt"):
-            return pd.read_csv(path)
-    except Exception as exc:  # unreadable content: say which file and why
-        raise UserError(f"{path}: cannot read ({type(exc).__name__}: {exc})") from None
-    raise UserError(f"{path}: expected a .csv or .parquet file")
-
-
-def write_table(frame: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix.lower() == ".csv":
-        frame.to_csv(path, index=False)
-    else:
-        frame.to_parquet(path, index=False)
 
 
 def simulate_campaign_step(settings: Settings, out: Path, times: int = 16, seed: int = 0

@@ -13,6 +13,7 @@ from rich.progress import Progress
 from features.dataset import read_dataset
 from features.settings import Settings
 from pipelines.console import UserError, console
+from pipelines.data_steps import write_table
 from serving.schemas import Decision, DecisionRequest
 
 CHUNK = 1_000
@@ -96,11 +97,7 @@ def batch_score_step(settings: Settings, out: Path, now: pd.Timestamp | None = N
                 bar.advance(task, len(chunk))
             _ENGINE.close()
     frame = decisions_frame(decisions)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".csv":
-        frame.to_csv(out, index=False)
-    else:
-        frame.to_parquet(out, index=False)
+    write_table(frame, out)
     return frame, decisions
 
 

@@ -20,6 +20,7 @@ from training.response import (
     LogSpec,
     ResponseModel,
     fit_response,
+    prepare_log,
     split_rows,
 )
 from training.result import TrainResult
@@ -154,8 +155,6 @@ def qini_plot(report: PolicyReport) -> Figure:
 def train_response(df: pd.DataFrame, spec: LogSpec, holdout: float = 0.3, seed: int = 7,
                    n_boot: int = 400, learner: str = "s") -> tuple[TrainResult, PolicyReport]:
     """Fit the response model on a split of the log and evaluate it on the held-out rows."""
-    from training.response import prepare_log
-
     truth_cols = tuple(c for c in df.columns if c.startswith(TRUTH_PREFIX))
     data = prepare_log(df, spec, exclude=truth_cols)
     train, test = split_rows(data.frame, spec.group, holdout, seed)

@@ -166,10 +166,10 @@ class ResponseModel:
         """[rows, treatments] expected outcome; `X` columns in `feature_names` order."""
         X = np.asarray(X, dtype=np.float64)
         k = len(self.treatments)
-        out = np.empty((len(X), k))
         if self.learner == "s":  # one call for every (row, treatment) pair
             stacked = np.hstack([np.repeat(X, k, axis=0), np.tile(np.eye(k), (len(X), 1))])
             return self.boosters["*"].predict(stacked, num_threads=1).reshape(len(X), k)
+        out = np.empty((len(X), k))
         for j, t in enumerate(self.treatments):
             b = self.boosters.get(t)
             out[:, j] = b.predict(X, num_threads=1) if b is not None else self.means[t]
