@@ -59,7 +59,7 @@ def build_offline(ds: Dataset, paths: OfflinePaths,
     items = customer_items(ds.events)
     _write(items, paths.items)
     say("customer profiles")
-    profile = customer_profile_rows(ds.customers, ds.end)
+    profile = customer_profile_rows(ds.customers, ds.end, ds.start)
     _write(profile, paths.profile)
     say("product stats (a row per product and day)")
     products = product_stats_rows(ds.events, ds.products, ds.start, ds.end)

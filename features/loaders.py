@@ -32,13 +32,17 @@ TRANSACTION_FIELDS: dict[str, tuple[str, ...]] = {
     "product_id": ("stockcode", "productid", "sku", "itemid", "product", "item"),
     "quantity": ("quantity", "qty", "units"),
     "timestamp": ("invoicedate", "timestamp", "orderdate", "date", "datetime", "time"),
-    "price": ("price", "unitprice", "amount", "itemprice"),
+    "price": ("price", "unitprice", "itemprice"),
+    "amount": ("amount", "linetotal", "total", "value", "dollarvalue", "revenue", "sales"),
     "customer_id": ("customerid", "customer", "clientid", "userid"),
     "category": ("category", "productcategory"),
     "description": ("description", "productname", "name"),
     "country": ("country", "countrycode"),
 }
-TRANSACTION_REQUIRED = ("invoice", "product_id", "quantity", "timestamp", "price", "customer_id")
+TRANSACTION_REQUIRED = ("timestamp", "customer_id")
+# Without a product column every line is product `UNSPECIFIED_PRODUCT`; without an invoice column
+# an order is a customer's lines at one timestamp; without a unit price, `amount / quantity`.
+UNSPECIFIED_PRODUCT = "unspecified"
 # Invoice lines that are not products (postage, fees, manual adjustments) in retail exports.
 NON_PRODUCT_CODES = frozenset(
     {"POST", "DOT", "M", "D", "C2", "CRUK", "BANK CHARGES", "AMAZONFEE", "ADJUST", "ADJUST2",
@@ -200,10 +204,13 @@ def resolve_mapping(columns: list[str], mapping: Mapping[str, str] | None) -> di
                 used.add(col)
                 break
     missing = [f for f in TRANSACTION_REQUIRED if f not in mapping]
+    if "price" not in mapping and "amount" not in mapping:
+        missing.append("price (or amount)")
     if missing:
         raise SchemaError(
             f"transactions: cannot find column(s) for {', '.join(missing)}; found "
-            f"{', '.join(columns)}; name them with --map, e.g. --map {missing[0]}=COLUMN"
+            f"{', '.join(columns)}; name them with --map, e.g. --map "
+            f"{missing[0].split()[0]}=COLUMN"
         )
     return mapping
 
@@ -247,11 +254,20 @@ def load_transactions(
         mask = mask.fillna(False) & (reasons == "")
         reasons[mask] = reason
 
-    invoice = raw[cols["invoice"]].astype("string").str.strip()
-    qty = pd.to_numeric(raw[cols["quantity"]], errors="coerce")
-    price = pd.to_numeric(raw[cols["price"]], errors="coerce")
-    product = raw[cols["product_id"]].astype("string").str.strip()
     customer = _clean_id(raw[cols["customer_id"]])
+    if "invoice" in cols:
+        invoice = raw[cols["invoice"]].astype("string").str.strip()
+    else:  # an order: one customer's lines at one moment
+        invoice = customer.fillna("?") + "@" + raw[cols["timestamp"]].astype("string").str.strip()
+    qty = (pd.to_numeric(raw[cols["quantity"]], errors="coerce") if "quantity" in cols
+           else pd.Series(1.0, index=raw.index))
+    if "price" in cols:
+        price = pd.to_numeric(raw[cols["price"]], errors="coerce")
+    else:  # line totals: the unit price is amount / quantity
+        amount = pd.to_numeric(raw[cols["amount"]], errors="coerce")
+        price = amount / qty.where(qty > 0)
+    product = (raw[cols["product_id"]].astype("string").str.strip() if "product_id" in cols
+               else pd.Series(UNSPECIFIED_PRODUCT, index=raw.index, dtype="string"))
     refuse(invoice.str.upper().str.startswith("C") | (qty < 0), "return: cancelled invoice or "
            "negative quantity")
     refuse(customer.isna() | (customer == "") | (customer.str.lower() == "nan"),
@@ -275,8 +291,8 @@ def load_transactions(
         s.EVENT_TS: raw[cols["timestamp"]],
         s.PRODUCT_ID: product,
         s.CATEGORY: category,
-        s.PRICE: raw[cols["price"]],
-        s.QUANTITY: raw[cols["quantity"]],
+        s.PRICE: raw[cols["price"]] if "price" in cols else price,
+        s.QUANTITY: raw[cols["quantity"]] if "quantity" in cols else 1,
         s.CHANNEL: "store",
     })
     pre_ok = reasons == ""

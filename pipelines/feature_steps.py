@@ -14,7 +14,6 @@ from features.store import offline_paths, open_store
 from features.transforms import LOOKBACK_DAYS, STICKY_EVENTS
 from pipelines.console import step
 
-MATERIALIZE_FROM = pd.Timestamp("2000-01-01", tz="UTC")
 APPLIED_MARK = "applied.txt"
 MATERIALIZED_MARK = "materialized.txt"
 
@@ -65,8 +64,9 @@ def materialize_step(settings: Settings) -> dict[str, int]:
     """Load the latest feature rows into the online store; seed the live event history."""
     ds = read_dataset(settings.data_dir, with_truth=False)
     step("materializing feature views into the online store")
-    materialize_online(settings, ds.end + pd.Timedelta(days=1))
-    step(f"seeding the live event history (last {LOOKBACK_DAYS} days + signups/unsubscribes)")
+    materialize_online(settings, materialize_start(ds), ds.end + pd.Timedelta(days=1))
+    step(f"seeding the live event history (last {LOOKBACK_DAYS} days, and every signup, "
+         "unsubscribe and purchase)")
     n = seed_history(settings, ds.events, ds.end)
     (settings.feature_repo_dir / MATERIALIZED_MARK).write_text(_fingerprint(settings))
     return {"history_events": n}
@@ -75,25 +75,34 @@ def materialize_step(settings: Settings) -> dict[str, int]:
 VIEW_GROUPS = (("customer_activity",), ("customer_items", "customer_profile", "product_stats"))
 
 
-def _materialize_views(settings: Settings, views: tuple[str, ...], end: pd.Timestamp) -> None:
+def materialize_start(ds) -> pd.Timestamp:
+    """Before every feature row of the dataset, whatever its period (1990s logs included)."""
+    signup = pd.to_datetime(ds.customers[s.SIGNUP_TS], utc=True).min()
+    first = min(t for t in (ds.start, signup) if pd.notna(t))
+    return first - pd.Timedelta(days=1)
+
+
+def _materialize_views(settings: Settings, views: tuple[str, ...], start: pd.Timestamp,
+                       end: pd.Timestamp) -> None:
     from pipelines.console import quiet_libraries
 
     quiet_libraries()
-    open_store(settings).materialize(MATERIALIZE_FROM.to_pydatetime(), end.to_pydatetime(),
+    open_store(settings).materialize(start.to_pydatetime(), end.to_pydatetime(),
                                      feature_views=list(views))
 
 
-def materialize_online(settings: Settings, end: pd.Timestamp) -> None:
-    """Feast materialize of every view up to `end`. With Redis the biggest view and the others
-    run in two processes at once (Redis takes concurrent writers; SQLite has one writer)."""
+def materialize_online(settings: Settings, start: pd.Timestamp, end: pd.Timestamp) -> None:
+    """Feast materialize of every view over [start, end]. With Redis the biggest view and the
+    others run in two processes at once (Redis takes concurrent writers; SQLite has one)."""
     if not settings.online_store.startswith("redis://"):
-        open_store(settings).materialize(MATERIALIZE_FROM.to_pydatetime(), end.to_pydatetime())
+        open_store(settings).materialize(start.to_pydatetime(), end.to_pydatetime())
         return
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
     with ProcessPoolExecutor(len(VIEW_GROUPS), mp_context=mp.get_context("spawn")) as pool:
-        for f in [pool.submit(_materialize_views, settings, g, end) for g in VIEW_GROUPS]:
+        for f in [pool.submit(_materialize_views, settings, g, start, end)
+                  for g in VIEW_GROUPS]:
             f.result()
 
 

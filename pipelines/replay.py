@@ -46,7 +46,12 @@ class ReplayStats:
 
 def run_replay(settings: Settings, hours: float = 24.0, tick_minutes: float = 10.0
                ) -> ReplayStats:
-    from pipelines.feature_steps import apply_step, ensure_features, seed_history
+    from pipelines.feature_steps import (
+        apply_step,
+        ensure_features,
+        materialize_start,
+        seed_history,
+    )
     from serving.engine import DecisionEngine
 
     ensure_features(settings)
@@ -57,8 +62,7 @@ def run_replay(settings: Settings, hours: float = 24.0, tick_minutes: float = 10
          f"{replay.feast_project})")
     apply_step(replay)
     engine = DecisionEngine(replay)
-    engine.store.materialize(pd.Timestamp("2000-01-01", tz="UTC").to_pydatetime(),
-                             start.to_pydatetime())
+    engine.store.materialize(materialize_start(ds).to_pydatetime(), start.to_pydatetime())
     seed_history(replay, ds.events[ds.events[s.EVENT_TS] <= start], start)
     stream = ds.events[(ds.events[s.EVENT_TS] > start)].astype({s.EVENT_TYPE: str})
     stats = ReplayStats()

@@ -87,3 +87,21 @@ def test_unsupported_and_missing_files(tmp_path: Path) -> None:
     (tmp_path / "empty.csv").write_text("")
     with pytest.raises(SchemaError, match="empty"):
         load_events(tmp_path / "empty.csv")
+
+
+def test_transactions_without_product_invoice_or_unit_price(tmp_path: Path) -> None:
+    """A CDNOW-style log (customer, yyyymmdd date, units, line total; 1990s): orders are a
+    customer's lines at one moment, the unit price is total / units."""
+    from features.loaders import UNSPECIFIED_PRODUCT, load_transactions
+
+    path = tmp_path / "cdnow.csv"
+    path.write_text("customer_id,date,number_of_cds,dollar_value\n"
+                    "00001,19970101,1,11.77\n00002,19970112,2,24.00\n00002,19970112,5,77.00\n"
+                    "00003,19970330,0,0.00\n")
+    res = load_transactions(path, mapping={"quantity": "number_of_cds"})
+    ev = res.dataset.events.set_index(s.EVENT_ID)
+    assert len(ev) == 3 and res.report["rows_rejected"] == 1
+    assert ev.loc["00002@19970112-1", s.PRICE] == pytest.approx(12.0)
+    assert (ev[s.PRODUCT_ID] == UNSPECIFIED_PRODUCT).all()
+    assert ev[s.EVENT_TS].min() == pd.Timestamp("1997-01-01", tz="UTC")
+    assert res.report["invoices"] == 2
