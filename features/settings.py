@@ -58,6 +58,8 @@ class Settings:
     min_gap_hours: float = 12.0
     quiet_start_hour: int = 22  # customer-local, inclusive
     quiet_end_hour: int = 7  # customer-local, exclusive
+    horizons: str = ""  # e.g. "intent=7d,churn=60d"; empty: chosen from the data
+    snapshot_every: str = ""  # e.g. "7d"; empty: weekly, or horizon / 4 for long horizons
     extra: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -81,6 +83,8 @@ class Settings:
             min_gap_hours=_env_float(env, "NBA_MIN_GAP_HOURS", 12.0),
             quiet_start_hour=_env_int(env, "NBA_QUIET_START_HOUR", 22),
             quiet_end_hour=_env_int(env, "NBA_QUIET_END_HOUR", 7),
+            horizons=env.get("NBA_HORIZONS", ""),
+            snapshot_every=env.get("NBA_SNAPSHOT_EVERY", ""),
         )
         clean = {k: v for k, v in overrides.items() if v is not None}
         if "data_dir" in clean:

@@ -7,8 +7,12 @@ runs the same function over a customer's recent history and keeps the last row, 
 equal the offline ones at the same moment (tests/features/test_parity.py).
 
 Every feature looks back at most `LOOKBACK` (90 days), except the sticky states `unsubscribed`
-and `signup_ts`: the live path needs only that much history to reproduce them exactly.
+and `signup_ts` and the customer-base features over the whole purchase history (`*_total`,
+`first_purchase_ts`, `last_purchase_ts`): the live history store keeps signups, unsubscribes and
+purchases forever and everything else for the lookback, so it reproduces them exactly.
 Window counts are over (t - w, t]; `*_ts` features are epoch seconds (NaN: none in the lookback).
+Purchase days are UTC calendar days (the unit of the customer-base model in
+training/customer_base.py).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ DAY = 86_400
 LOOKBACK_DAYS = 90
 LOOKBACK = LOOKBACK_DAYS * DAY
 CART_WINDOW = 30 * DAY
-STICKY_EVENTS = (E.SIGNUP, E.UNSUBSCRIBE)  # kept forever by the live history store
+STICKY_EVENTS = (E.SIGNUP, E.UNSUBSCRIBE, E.PURCHASE)  # kept forever by the live history
 ENTITY_TS = "event_timestamp"  # Feast's timestamp column in feature rows
 REQUEST_TS = "request_ts"  # epoch seconds of the decision moment (request-time features)
 
@@ -51,7 +55,7 @@ LAST_TS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("last_site_ts", SITE),
     ("last_view_ts", (E.PRODUCT_VIEW,)),
     ("last_cart_add_ts", (E.ADD_TO_CART,)),
-    ("last_purchase_ts", (E.PURCHASE,)),
+    ("last_purchase_ts", (E.PURCHASE,)),  # whole history (a customer-base feature)
     ("last_email_sent_ts", (E.EMAIL_SENT,)),
     ("last_email_open_ts", (E.EMAIL_OPEN,)),
     ("last_email_click_ts", (E.EMAIL_CLICK,)),
@@ -71,7 +75,14 @@ def activity_feature_names() -> list[str]:
     names += [n for n, _ in LAST_TS]
     names += ["cart_value", "cart_items", "unsubscribed", "signup_ts"]
     names += ["open_hour_sin", "open_hour_cos", "active_hour_sin", "active_hour_cos"]
+    names += [*LIFETIME_FEATURES, "first_purchase_ts"]
     return names
+
+
+# Customer-base features over the whole purchase history (no lookback).
+LIFETIME_FEATURES = ("purchase_days_total", "orders_total", "purchase_lines_total",
+                     "products_total", "units_total", "spend_total", "purchase_gap_sq_total")
+LIFETIME_LAST_TS = frozenset({"last_purchase_ts"})
 
 
 def epoch_seconds(ts: pd.Series) -> np.ndarray:
@@ -97,7 +108,8 @@ PROFILE_FEATURES = ("consent", "utc_offset_hours", "profile_signup_ts")
 INT_FEATURES = frozenset(
     [n for n in activity_feature_names() if _is_count(n)]
     + ["cart_items", "unsubscribed", "consent", "in_stock", "product_views_7d",
-       "product_carts_7d", "product_purchases_30d"]
+       "product_carts_7d", "product_purchases_30d", "purchase_days_total", "orders_total",
+       "purchase_lines_total", "products_total"]
 )
 
 
@@ -108,7 +120,8 @@ def _prepare(events: pd.DataFrame) -> tuple[np.ndarray, pd.Index, np.ndarray, np
     t = epoch_seconds(events[s.EVENT_TS])
     etype = pd.Categorical(events[s.EVENT_TYPE], categories=list(s.EVENT_TYPES)).codes
     order = np.lexsort((t, codes))
-    ev = events[[s.PRICE, s.QUANTITY]].iloc[order].reset_index(drop=True)
+    cols = [s.PRICE, s.QUANTITY] + ([s.PRODUCT_ID] if s.PRODUCT_ID in events.columns else [])
+    ev = events[cols].iloc[order].reset_index(drop=True)
     return codes[order], uniques, t[order], etype[order].astype(np.int8), ev
 
 
@@ -186,7 +199,9 @@ def customer_activity_rows(events: pd.DataFrame, latest_only: bool = False) -> p
         clicks90 = win.total(is_type((E.EMAIL_CLICK,)).astype(float), LOOKBACK)
         out["email_click_rate_90d"] = np.where(sent90 > 0, clicks90 / sent90, np.nan)
     for name, types in LAST_TS:
-        out[name] = win.last_ts(is_type(types))
+        lookback = None if name in LIFETIME_LAST_TS else LOOKBACK
+        out[name] = win.last_ts(is_type(types), lookback=lookback)
+    out.update(_lifetime(win, codes, t, is_buy, ev, price * qty, qty))
 
     # Open cart: adds minus removes since the last purchase, within the cart window.
     is_add, is_rm = is_type((E.ADD_TO_CART,)), is_type((E.REMOVE_FROM_CART,))
@@ -218,6 +233,43 @@ def customer_activity_rows(events: pd.DataFrame, latest_only: bool = False) -> p
     for name in names:
         cols[name] = out[name][idx].astype(np.int64 if name in INT_FEATURES else np.float64)
     return pd.DataFrame(cols)
+
+
+def _lifetime(win: _Windows, codes: np.ndarray, t: np.ndarray, is_buy: np.ndarray,
+              ev: pd.DataFrame, amount: np.ndarray, qty: np.ndarray) -> dict[str, np.ndarray]:
+    """Whole-history purchase aggregates after each event (events sorted by customer, time)."""
+    n = len(t)
+    buy = np.flatnonzero(is_buy)
+    cb, tb, day = codes[buy], t[buy], t[buy] // DAY
+    new_customer = np.r_[True, cb[1:] != cb[:-1]] if len(buy) else np.zeros(0, bool)
+    new_day = new_customer | np.r_[True, day[1:] != day[:-1]] if len(buy) else new_customer
+    new_order = new_customer | np.r_[True, tb[1:] != tb[:-1]] if len(buy) else new_customer
+    # gap in days between consecutive purchase days of the same customer
+    day_idx = np.flatnonzero(new_day)
+    gaps = np.zeros(len(buy))
+    if len(day_idx) > 1:
+        d = np.diff(day[day_idx]).astype(np.float64)
+        same = ~new_customer[day_idx[1:]]
+        gaps[day_idx[1:]] = np.where(same, d, 0.0)
+    products = (pd.DataFrame({"c": cb, "p": ev[s.PRODUCT_ID].to_numpy(dtype=object)[buy]})
+                .duplicated().to_numpy() if s.PRODUCT_ID in ev.columns and len(buy)
+                else np.ones(len(buy), bool))
+    per_event = {
+        "purchase_days_total": new_day, "orders_total": new_order,
+        "purchase_lines_total": np.ones(len(buy)), "products_total": ~products,
+        "units_total": qty[buy], "spend_total": amount[buy], "purchase_gap_sq_total": gaps ** 2,
+    }
+    everything = win.block_start - 1  # every earlier event of the same customer
+    out = {}
+    for name, values in per_event.items():
+        full = np.zeros(n)
+        full[buy] = values
+        out[name] = win.total_since(full, everything)
+    first = np.full(int(codes.max()) + 1 if n else 0, np.inf)
+    np.minimum.at(first, cb, tb.astype(np.float64))
+    f = first[codes] if n else np.zeros(0)
+    out["first_purchase_ts"] = np.where(t >= f, f, np.nan)
+    return out
 
 
 def latest_per_customer(rows: pd.DataFrame, as_of: pd.Timestamp | None = None) -> pd.DataFrame:
@@ -309,12 +361,16 @@ def customer_items(events: pd.DataFrame, as_of: pd.Timestamp | None = None) -> p
 
 # ---------------------------------------------------------------------------- request time
 CONTEXT_INPUTS = (*(n for n, _ in LAST_TS), "signup_ts", "profile_signup_ts", "cart_items",
-                  "utc_offset_hours")
+                  "utc_offset_hours", "first_purchase_ts", "purchase_days_total",
+                  "purchase_lines_total", "units_total", "spend_total", "purchase_gap_sq_total")
 CONTEXT_FEATURES = (
     "hours_since_last_event", "hours_since_last_site", "hours_since_last_view",
     "hours_since_last_cart_add", "hours_since_last_purchase", "hours_since_last_email_sent",
     "hours_since_last_email_open", "hours_since_last_email_click", "days_since_signup",
     "cart_open", "local_hour",
+    # customer base: the BG/NBD summary (T, t_x) and the regularity of purchases
+    "days_since_first_purchase", "purchase_span_days", "mean_purchase_gap_days",
+    "purchase_gap_cv", "recency_over_gap", "units_per_line", "spend_per_purchase_day",
 )
 
 
@@ -339,22 +395,39 @@ def request_context(inputs: Mapping[str, object]) -> dict[str, np.ndarray]:
     out["cart_open"] = (np.nan_to_num(col("cart_items")) > 0).astype(np.int64)
     offset = np.nan_to_num(col("utc_offset_hours"))
     out["local_hour"] = np.floor(np.mod(now / HOUR + offset, 24)).astype(np.int64)
+    first, last = col("first_purchase_ts"), col("last_purchase_ts")
+    days = col("purchase_days_total")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["days_since_first_purchase"] = (now - first) / DAY
+        span = (last - first) / DAY
+        out["purchase_span_days"] = span
+        gap = np.where(days > 1, span / (days - 1), np.nan)
+        out["mean_purchase_gap_days"] = gap
+        var = col("purchase_gap_sq_total") / (days - 1) - gap ** 2
+        out["purchase_gap_cv"] = np.where(days > 1, np.sqrt(np.maximum(var, 0.0)) / gap, np.nan)
+        out["recency_over_gap"] = np.where(gap > 0, (now - last) / DAY / gap, np.nan)
+        out["units_per_line"] = np.where(col("purchase_lines_total") > 0,
+                                         col("units_total") / col("purchase_lines_total"), np.nan)
+        out["spend_per_purchase_day"] = np.where(days > 0, col("spend_total") / days, np.nan)
     return out
 
 
 # ---------------------------------------------------------------------------- profiles
-def customer_profile_rows(customers: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
-    """Customer attributes from the customers table (consent, UTC offset at `as_of`)."""
+def customer_profile_rows(customers: pd.DataFrame, as_of: pd.Timestamp,
+                          start: pd.Timestamp | None = None) -> pd.DataFrame:
+    """Customer attributes from the customers table (consent, UTC offset at `as_of`), valid
+    from the sign-up (or `start`, the data's beginning, when unknown)."""
     from zoneinfo import ZoneInfo
 
     tz = customers[s.TIMEZONE].fillna("UTC").astype(str)
     offsets = {z: ZoneInfo(z).utcoffset(as_of.to_pydatetime()).total_seconds() / HOUR
                for z in tz.unique()}
     ts = pd.to_datetime(customers[s.SIGNUP_TS], utc=True)
-    epoch = pd.Timestamp("2000-01-01", tz="UTC")
+    known = ts.min() if ts.notna().any() else as_of
+    first = min(known, start) if start is not None else known
     return pd.DataFrame({
         s.CUSTOMER_ID: customers[s.CUSTOMER_ID].astype(str).to_numpy(),
-        ENTITY_TS: ts.fillna(epoch).clip(upper=as_of).to_numpy(),
+        ENTITY_TS: ts.fillna(first).clip(upper=as_of).to_numpy(),
         "consent": customers[s.CONSENT].astype(np.int64).to_numpy(),
         "utc_offset_hours": tz.map(offsets).astype(np.float64).to_numpy(),
         "profile_signup_ts": (ts.astype("int64") // 10**9).where(ts.notna()).astype(

@@ -196,24 +196,81 @@ def events_ingest(
         out.print(f"  rejected events with reasons: {settings.data_dir / LIVE_DIR / 'rejects.csv'}")
 
 
+HorizonOpt = Annotated[str | None, typer.Option(
+    "--horizon", help="Label horizons, e.g. intent=7d,churn=60d (units h, d, w) [env "
+    "NBA_HORIZONS; default: from the data]")]
+EveryOpt = Annotated[str | None, typer.Option(
+    "--every", help="Snapshot spacing, e.g. 7d [env NBA_SNAPSHOT_EVERY; default weekly, or "
+    "horizon/4 for long horizons]")]
+
+
 @app.command()
 def train(
     data: DataOpt = None,
     model: Annotated[str | None, typer.Option(
         "--model", help="Comma-separated: intent,churn,send_time,affinity (default all)")] = None,
+    horizon: HorizonOpt = None,
+    every: EveryOpt = None,
 ) -> None:
     """Train models on the dataset, compare each with its baselines, log and register in MLflow."""
     from pipelines.train_steps import parse_models, train_step
 
     settings = _settings(data)
-    results = train_step(settings, parse_models(model))
-    out.print("\n[bold]model        test metric        model   best baseline   verdict[/bold]")
+    results = train_step(settings, parse_models(model), horizon, every)
+    out.print("\n[bold]model        horizon  test metric   model   best baseline            "
+              "ships[/bold]")
     for r in results:
         best = max(r.baselines.items(), key=lambda kv: kv[1]) if r.baselines else ("-", 0.0)
-        mark = "beats baselines" if r.beats_baselines else "DOES NOT beat baselines"
-        out.print(f"{r.name:<12} {r.primary_metric:<18} {r.value:6.4f}   "
-                  f"{best[1]:6.4f} ({best[0]})   {mark}   -> registered v{r.version}")
+        ships = "model" if r.scorer == "model" else f"baseline {r.scorer}"
+        out.print(f"{r.name:<12} {r.horizon or '-':<8} {r.primary_metric:<13} {r.value:6.4f}  "
+                  f"{best[1]:6.4f} ({best[0]})".ljust(72) + f"{ships}  -> registered v{r.version}")
+    for r in results:
+        if r.definition and r.name in ("intent", "churn"):
+            out.print(f"  {r.name}: {r.definition}")
+        if r.scorer != "model":
+            out.print(f"  [yellow]{r.name}: {r.verdict}[/yellow]")
     out.print(f"\nMLflow: mlflow ui --backend-store-uri {settings.tracking_uri}")
+
+
+@app.command()
+def backtest(
+    cutoff: Annotated[str, typer.Option(help="Cutoff date: learn from before, judge after")],
+    horizon: Annotated[str, typer.Option(help="How far after the cutoff, e.g. 90d or 39w")],
+    data: DataOpt = None,
+    every: EveryOpt = None,
+    model: Annotated[str, typer.Option(help="Comma-separated: intent,churn")] = "intent,churn",
+) -> None:
+    """Train on what happened up to the cutoff, score every customer at the cutoff, evaluate
+    against what happened after it next to every baseline (AUC, PR-AUC, lift, plots; MLflow)."""
+    from pipelines.backtest_steps import backtest_step
+
+    names = tuple(m.strip() for m in model.split(",") if m.strip())
+    bad = [m for m in names if m not in ("intent", "churn")]
+    if bad or not names:
+        raise typer.BadParameter(f"--model: choose from intent, churn (got {model!r})")
+    settings = _settings(data)
+    run = backtest_step(settings, cutoff, horizon, every, names)
+    from training.horizons import describe
+
+    w = run.window
+    out.print(f"\n[bold]backtest at {run.cutoff:%Y-%m-%d}, horizon {describe(run.horizon)}[/bold]"
+              f": {run.customers:,} customers seen before the cutoff")
+    out.print(f"trained on {len(w.times)} snapshots {w.times[0]:%Y-%m-%d} .. "
+              f"{w.times[-1]:%Y-%m-%d} every {describe(w.every)}, label horizon "
+              f"{describe(w.horizon)}")
+    for r in run.tasks:
+        out.print(f"\n[bold]{r.name}[/bold]: {r.description}")
+        out.print(f"  {r.rows:,} customers scored at the cutoff, label rate {r.positive_rate:.1%}"
+                  f" (trained on {r.fit_rows:,} rows)")
+        out.print(f"  {'scorer':<30} {'AUC':>7} {'PR-AUC':>7} {'lift@10%':>9} {'Brier':>7}")
+        for scorer, m in sorted(r.metrics.items(), key=lambda kv: -kv[1]["auc"]):
+            out.print(f"  {scorer:<30} {m['auc']:7.4f} {m['pr_auc']:7.4f} "
+                      f"{m['lift_top10']:9.2f} {m['brier']:7.4f}")
+        d = r.difference
+        out.print(f"  model - best baseline ({r.best_baseline}): {d.value:+.4f} AUC "
+                  f"[95% CI {d.low:+.4f}, {d.high:+.4f}] (DeLong, paired)")
+    out.print(f"\nscores per customer: {run.work_dir}/<model>_scores.parquet; MLflow experiment "
+              f"nba-backtest, run {run.run_id}")
 
 
 @app.command()

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from rich.console import Console
 
 console = Console(stderr=True, highlight=False)
-out = Console(highlight=False)
+out = Console(highlight=False, soft_wrap=True)
 
 
 class UserError(Exception):

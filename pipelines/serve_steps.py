@@ -26,11 +26,23 @@ def decisions_frame(decisions: list[Decision]) -> pd.DataFrame:
         "variant": d.variant.value if d.variant else None,
         "send_at": d.send_at, "offer_type": d.offer.type.value, "offer_value": d.offer.value,
         "products": ",".join(r.product_id for r in d.recommendations),
-        "intent": d.scores.get("intent"), "churn": d.scores.get("churn"),
+        "intent": d.scores.get("intent"),
+        "intent_horizon": _horizon(d.scores.get("intent_horizon_days")),
+        "churn": d.scores.get("churn"),
+        "churn_horizon": _horizon(d.scores.get("churn_horizon_days")),
         "best_hour_utc": d.scores.get("best_hour_utc"),
         "control_group": d.control_group, "degraded": d.degraded,
         "reasons": ";".join(d.reasons),
     } for d in decisions])
+
+
+def _horizon(days: float | None) -> str | None:
+    """'7d' / '16w': the label horizon of a score, as `nba train` prints it."""
+    if days is None:
+        return None
+    from training.horizons import describe
+
+    return describe(pd.Timedelta(days=days))
 
 
 _ENGINE = None  # one decision engine per batch worker process

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from features.dataset import read_dataset
 from features.settings import Settings
 from features.store import open_store
-from pipelines.console import UserError, stage, step
+from pipelines.console import UserError, console, stage, step
 from pipelines.feature_steps import ensure_features
 
 MODEL_NAMES = ("intent", "churn", "send_time", "affinity")
@@ -35,6 +35,21 @@ def parse_models(text: str | None) -> list[str]:
     return names
 
 
+def resolve_horizons(settings: Settings, ds, horizon: str | None = None,
+                     every: str | None = None):
+    """Horizons from the command line, else settings, else chosen from the data."""
+    from training.horizons import HorizonError, choose_horizons, parse_duration, parse_horizons
+
+    try:
+        given = parse_horizons(settings.horizons)
+        given.update(parse_horizons(horizon))
+        spacing = every or settings.snapshot_every
+        step_every = parse_duration(spacing, "--every") if spacing else None
+    except HorizonError as exc:
+        raise UserError(str(exc)) from None
+    return choose_horizons(ds.events, ds.start, ds.end, given, step_every)
+
+
 @dataclass
 class Trained:
     name: str
@@ -46,15 +61,24 @@ class Trained:
     beats_baselines: bool
     verdict: str
     warnings: list[str]
+    scorer: str = "model"
+    horizon: str = ""
+    definition: str = ""
 
 
-def train_step(settings: Settings, models: list[str]) -> list[Trained]:
-    """Train, evaluate against baselines and register each model (features built if missing)."""
+def train_step(settings: Settings, models: list[str], horizon: str | None = None,
+               every: str | None = None) -> list[Trained]:
+    """Train, evaluate against baselines and register each model (features built if missing).
+    A model that fails prints one `error:` line and the others go on."""
+    from training.horizons import describe
     from training.splits import SplitError
     from training.tracking import configure, log_result
 
-    ensure_features(settings)
     ds = read_dataset(settings.data_dir, with_truth=True)
+    horizons = resolve_horizons(settings, ds, horizon, every)
+    for name in (m for m in ("intent", "churn") if m in models):
+        step(f"{name} horizon {horizons.describe()[name]}")
+    ensure_features(settings)
     store = open_store(settings)
     configure(settings)
     tags = {"data_dir": str(settings.data_dir.resolve()),
@@ -62,22 +86,28 @@ def train_step(settings: Settings, models: list[str]) -> list[Trained]:
             "data_end": str(ds.end)}
     out = []
     trainers = _trainers()
+    failures = []
     for name in models:
         with stage(f"training {name}"):
             try:
-                result = trainers[name](store, ds)
-            except SplitError as exc:
-                raise UserError(f"{name}: {exc}") from None
+                result = trainers[name](store, ds, horizons)
+            except (SplitError, ValueError) as exc:
+                console.print(f"[red]error:[/red] {name}: {exc}", soft_wrap=True)
+                failures.append(name)
+                continue
             for w in result.warnings:
                 step(f"warning: {w}")
             version = log_result(result, settings, tags)
         ok, why = result.beats_baselines()
-        metric = result.primary_metric.removeprefix("test_")
         out.append(Trained(name, version.version, version.run_id, result.primary_metric,
-                           result.primary_value,
-                           {k.removeprefix("test_baseline_").removesuffix("_" + metric): v
-                            for k, v in result.baseline_metrics().items()
-                            if k.endswith("_" + metric)}, ok, why, result.warnings))
+                           result.primary_value, result.baseline_values(), ok, why,
+                           result.warnings,
+                           result.scorer,
+                           describe(horizons.horizon[name]) if name in horizons.horizon else "",
+                           str(result.dataset.get("label", ""))))
+    if failures and not out:
+        raise UserError(f"no model could be trained ({', '.join(failures)}): see the errors "
+                        "above")
     return out
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from features import schema as s
-from features.transforms import REQUEST_TS, request_context
+from features.transforms import CONTEXT_INPUTS, REQUEST_TS, request_context
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -62,10 +62,7 @@ class OnlineFeatures:
             data = self.store.get_online_features(self.refs, rows).to_dict()
             cols = {n: data[n] for n in self.names}
         ctx_in = {REQUEST_TS: np.asarray(now_ts, dtype=float)}
-        for name in ("last_event_ts", "last_site_ts", "last_view_ts", "last_cart_add_ts",
-                     "last_purchase_ts", "last_email_sent_ts", "last_email_open_ts",
-                     "last_email_click_ts", "signup_ts", "profile_signup_ts", "cart_items",
-                     "utc_offset_hours"):
+        for name in CONTEXT_INPUTS:
             ctx_in[name] = np.array([np.nan if v is None else v for v in cols[name]], dtype=float)
         ctx = request_context(ctx_in)
         out = []

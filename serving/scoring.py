@@ -97,8 +97,14 @@ class Scorer:
             m = self.bundles["response"]
             mu = m.predict_outcomes(self._matrix("response", rows))
             response = [dict(zip(m.treatments, map(float, r), strict=True)) for r in mu]
-        return [Scores(intent[i], churn[i], hours[i], affinity[i], response[i])
-                for i in range(n)]
+        h_intent, h_churn = self.horizon_days("intent"), self.horizon_days("churn")
+        return [Scores(intent[i], churn[i], hours[i], affinity[i], response[i], h_intent,
+                       h_churn) for i in range(n)]
+
+    def horizon_days(self, name: str) -> float | None:
+        """The label horizon of a binary model's score (None: no model, or an older bundle)."""
+        days = getattr(self.bundles.get(name), "horizon_days", None)
+        return float(days) if days is not None else None
 
 
 def recent_items(row: dict[str, Any]) -> dict[str, float]:

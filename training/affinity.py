@@ -155,7 +155,7 @@ def evaluate_recommender(model: AffinityModel, future: pd.DataFrame) -> dict[str
     return ranking_metrics(recommended=model.recommend_known(customers), relevant=rel, k=K)
 
 
-def train_affinity(store, ds: Dataset) -> TrainResult:
+def train_affinity(store, ds: Dataset, horizons: object = None) -> TrainResult:
     """Grid over a few ALS settings on the validation week; report the test week."""
     del store  # ALS reads raw interactions, not Feast features
     ev = ds.events

@@ -1,4 +1,4 @@
-"""Purchase intent: will the customer purchase within 7 days of the snapshot?"""
+"""Purchase intent: will the customer purchase within the horizon after the snapshot?"""
 
 from __future__ import annotations
 
@@ -9,22 +9,16 @@ from scipy.stats import spearmanr
 from features import schema as s
 from features.dataset import Dataset
 from features.transforms import ENTITY_TS
-from training.binary import BinaryTask, LogisticBaseline, log_days, train_binary_task
-from training.labels import INTENT_HORIZON, intent_labels
+from training.binary import BinaryTask, train_binary_task
+from training.horizons import Horizons, describe
+from training.labels import intent_labels
 from training.result import TrainResult
 
 SERVICE = "intent_v1"
 
 
-def recency_frequency() -> LogisticBaseline:
-    """The classic heuristic: days since the last purchase and purchases in 90 days."""
-    def x(df: pd.DataFrame) -> np.ndarray:
-        return np.column_stack([log_days(df["hours_since_last_purchase"]),
-                                np.log1p(df["purchases_90d"].fillna(0))])
-    return LogisticBaseline("recency_frequency", x)
-
-
-def truth_agreement(test: pd.DataFrame, p: np.ndarray, truth: pd.DataFrame) -> dict[str, float]:
+def truth_agreement(test: pd.DataFrame, p: np.ndarray, truth: pd.DataFrame,
+                    horizon: pd.Timedelta) -> dict[str, float]:
     """Rank correlation of predicted intent with the simulator's latent purchase rate
     (missions per day x their conversion), among customers not yet churned."""
     t = truth.set_index(s.CUSTOMER_ID).reindex(test[s.CUSTOMER_ID])
@@ -34,14 +28,17 @@ def truth_agreement(test: pd.DataFrame, p: np.ndarray, truth: pd.DataFrame) -> d
     return {"truth_spearman_intent_vs_latent_purchase_rate": float(rho)}
 
 
-TASK = BinaryTask(
-    name="intent", service=SERVICE, horizon=INTENT_HORIZON,
-    labels=lambda ds, times: intent_labels(ds.events, ds.customers, times),
-    baseline=recency_frequency,
-    description="purchase within 7 days after the snapshot (all signed-up customers)",
-    truth=truth_agreement,
-)
+def task(horizon: pd.Timedelta) -> BinaryTask:
+    return BinaryTask(
+        name="intent", service=SERVICE, label_is_lapse=False,
+        labels=lambda ds, times, h: intent_labels(ds.events, ds.customers, times, h),
+        description=f"a purchase within {describe(horizon)} after the snapshot (every customer "
+                    "known by then)",
+        truth=truth_agreement,
+    )
 
 
-def train_intent(store, ds: Dataset) -> TrainResult:
-    return train_binary_task(TASK, store, ds)
+def train_intent(store, ds: Dataset, horizons: Horizons) -> TrainResult:
+    h = horizons.horizon["intent"]
+    return train_binary_task(task(h), store, ds, h, horizons.every["intent"],
+                             horizons.why["intent"])

@@ -41,33 +41,93 @@ def snapshot_times(start: pd.Timestamp, end: pd.Timestamp, horizon: pd.Timedelta
     return sorted(times)
 
 
-def _customers_signed_up(customers: pd.DataFrame, events: pd.DataFrame,
-                         at: pd.Timestamp) -> np.ndarray:
-    """Customers known at `at`: signed up (or first seen) at or before it."""
-    first_seen = events.groupby(s.CUSTOMER_ID, observed=True)[s.EVENT_TS].min()
+class _Timeline:
+    """Events of some types sorted by time, for fast "who did it in (t0, t1]" queries: one
+    sort up front instead of a scan of the whole log per snapshot. Times in UTC nanoseconds."""
+
+    def __init__(self, events: pd.DataFrame, types: tuple[str, ...] | None = None) -> None:
+        ev = events if types is None else events[events[s.EVENT_TYPE].astype(str).isin(types)]
+        codes, ids = pd.factorize(ev[s.CUSTOMER_ID])
+        self.ids = np.asarray(ids, dtype=object)
+        t = pd.to_datetime(ev[s.EVENT_TS], utc=True).dt.as_unit("ns").array.asi8
+        order = np.argsort(t, kind="stable")
+        self.t, self.codes = t[order], codes[order]
+        self.first = np.full(len(self.ids), np.iinfo(np.int64).max)
+        np.minimum.at(self.first, self.codes, self.t)
+
+    @staticmethod
+    def _ns(ts: pd.Timestamp) -> int:
+        ts = pd.Timestamp(ts)
+        return (ts.tz_localize("UTC") if ts.tzinfo is None else ts).as_unit("ns").value
+
+    def between(self, t0: pd.Timestamp | None, t1: pd.Timestamp) -> np.ndarray:
+        """Ids of customers with an event in (t0, t1] (t0 None: from the beginning)."""
+        lo = 0 if t0 is None else np.searchsorted(self.t, self._ns(t0), side="right")
+        hi = np.searchsorted(self.t, self._ns(t1), side="right")
+        return self.ids[np.unique(self.codes[lo:hi])]
+
+    def first_by(self, at: pd.Timestamp) -> np.ndarray:
+        """Ids of customers whose first event is at or before `at`."""
+        return self.ids[self.first <= self._ns(at)]
+
+    def first_seen(self) -> pd.Series:
+        return pd.Series(pd.to_datetime(self.first, utc=True), index=self.ids)
+
+
+def _known_customers(customers: pd.DataFrame, events: pd.DataFrame) -> pd.Series:
+    """When each customer became known: sign-up, else first event."""
+    first_seen = _Timeline(events).first_seen()
     signup = pd.to_datetime(customers.set_index(s.CUSTOMER_ID)[s.SIGNUP_TS], utc=True)
     known = signup.reindex(first_seen.index.union(signup.index))
-    known = known.fillna(first_seen.reindex(known.index))
-    return known.index[known <= at].to_numpy()
-
-
-def _any_in_window(events: pd.DataFrame, types: tuple[str, ...], t0: pd.Timestamp,
-                   t1: pd.Timestamp) -> set[str]:
-    """Customers with an event of `types` in (t0, t1]."""
-    ev = events[(events[s.EVENT_TS] > t0) & (events[s.EVENT_TS] <= t1)]
-    return set(ev.loc[ev[s.EVENT_TYPE].astype(str).isin(types), s.CUSTOMER_ID])
+    return known.fillna(first_seen.reindex(known.index))
 
 
 def intent_labels(events: pd.DataFrame, customers: pd.DataFrame, times: list[pd.Timestamp],
                   horizon: pd.Timedelta = INTENT_HORIZON) -> pd.DataFrame:
     """`label` = 1 if the customer purchases in (T, T + horizon]; every known customer."""
+    known = _known_customers(customers, events)
+    buys = _Timeline(events, (str(E.PURCHASE),))
     frames = []
     for t in times:
-        cust = _customers_signed_up(customers, events, t)
-        buyers = _any_in_window(events, (str(E.PURCHASE),), t, t + horizon)
+        cust = known.index[known <= t].to_numpy()
+        buyers = buys.between(t, t + horizon)
         frames.append(pd.DataFrame({s.CUSTOMER_ID: cust, ENTITY_TS: t,
-                                    "label": np.isin(cust, list(buyers)).astype(int)}))
+                                    "label": pd.Index(cust).isin(buyers).astype(int)}))
     return pd.concat(frames, ignore_index=True)
+
+
+def buyers_before(events: pd.DataFrame, at: pd.Timestamp) -> np.ndarray:
+    """Customers with a purchase at or before `at` (sorted)."""
+    return np.sort(_Timeline(events, (str(E.PURCHASE),)).first_by(at))
+
+
+def lapse_labels(events: pd.DataFrame, times: list[pd.Timestamp],
+                 horizon: pd.Timedelta = CHURN_HORIZON) -> pd.DataFrame:
+    """Churn for transaction-only logs: among customers with a purchase at or before T,
+    `label` = 1 if they make no purchase in (T, T + horizon]."""
+    buys = _Timeline(events, (str(E.PURCHASE),))
+    frames = []
+    for t in times:
+        base = np.sort(buys.first_by(t))
+        later = buys.between(t, t + horizon)
+        frames.append(pd.DataFrame({s.CUSTOMER_ID: base, ENTITY_TS: t,
+                                    "label": (~pd.Index(base).isin(later)).astype(int)}))
+    return pd.concat(frames, ignore_index=True)
+
+
+CHURN_DEFINITIONS = {
+    "engagement": "no purchase, site visit, email open or click in (T, T + {h}], among "
+                  "customers with any of those in the {a} before T",
+    "purchase": "no purchase in (T, T + {h}], among customers with a purchase at or before T "
+                "(transaction-only log)",
+}
+
+
+def churn_definition(events: pd.DataFrame) -> str:
+    """'engagement' for logs with site or email events, 'purchase' for transaction-only logs."""
+    from training.horizons import is_transaction_only
+
+    return "purchase" if is_transaction_only(events) else "engagement"
 
 
 def churn_labels(events: pd.DataFrame, times: list[pd.Timestamp],
@@ -75,12 +135,13 @@ def churn_labels(events: pd.DataFrame, times: list[pd.Timestamp],
                  active_before: pd.Timedelta = CHURN_ACTIVE_BEFORE) -> pd.DataFrame:
     """Among customers engaged in the `active_before` window before T (site activity, purchase,
     email open or click), `label` = 1 if they show none of these in (T, T + horizon]."""
+    engaged = _Timeline(events, ENGAGEMENT)
     frames = []
     for t in times:
-        active = sorted(_any_in_window(events, ENGAGEMENT, t - active_before, t))
-        later = _any_in_window(events, ENGAGEMENT, t, t + horizon)
+        active = np.sort(engaged.between(t - active_before, t))
+        later = engaged.between(t, t + horizon)
         frames.append(pd.DataFrame({s.CUSTOMER_ID: active, ENTITY_TS: t,
-                                    "label": (~np.isin(active, list(later))).astype(int)}))
+                                    "label": (~pd.Index(active).isin(later)).astype(int)}))
     return pd.concat(frames, ignore_index=True)
 
 

@@ -68,17 +68,20 @@ def promote(client: MlflowClient, model: str, min_delta: float = 0.0) -> Promoti
         return Promotion(model, False, f"version {cand_v} is already the champion", cand_v,
                          cand_v)
     tags = client.get_run(candidate.run_id).data.tags
-    if tags.get("beats_baselines") != "True":
+    scorer = tags.get("scorer", "model")
+    if tags.get("beats_baselines") != "True" and scorer == "model":
         return Promotion(model, False, f"candidate v{cand_v} does not beat its baselines: "
                          f"{tags.get('verdict', '?')}", cand_v,
                          champion.version if champion else None)
     frame = load_eval_frame(client, candidate.run_id)
     cand_bundle = load_bundle(f"models:/{name}/{cand_v}")
     cand_value = evaluate_bundle(model, cand_bundle, frame)
+    what = ("beats its baselines" if scorer == "model"
+            else f"scores with baseline {scorer} (the model lost to it)")
     if champion is None:
         client.set_registered_model_alias(name, CHAMPION, cand_v)
-        return Promotion(model, True, f"no champion yet; candidate v{cand_v} beats its "
-                         f"baselines ({tags.get('verdict')})", cand_v, None, cand_value)
+        return Promotion(model, True, f"no champion yet; candidate v{cand_v} {what} "
+                         f"({tags.get('verdict')})", cand_v, None, cand_value)
     champ_bundle = load_bundle(f"models:/{name}/{champion.version}")
     try:
         champ_value = evaluate_bundle(model, champ_bundle, frame)

@@ -21,6 +21,8 @@ class TrainResult:
     eval_frame: pd.DataFrame | None = None  # held-out rows the promotion gate re-scores
     input_example: pd.DataFrame | None = None
     warnings: list[str] = field(default_factory=list)
+    scorer: str = "model"  # what the registered bundle scores with: the model or a baseline
+    verdict: str = ""  # one line on model vs baselines (empty: computed from the metrics)
 
     @property
     def primary_value(self) -> float:
@@ -30,12 +32,22 @@ class TrainResult:
         """`test_baseline_<name>_<metric>` entries."""
         return {k: v for k, v in self.metrics.items() if k.startswith("test_baseline_")}
 
+    def baseline_values(self) -> dict[str, float]:
+        """Each baseline's value of the primary metric, by baseline name."""
+        metric = "_" + self.primary_metric.removeprefix("test_")
+        return {k.removeprefix("test_baseline_").removesuffix(metric): v
+                for k, v in self.baseline_metrics().items()
+                if k.endswith(metric) and not k.endswith("_pr" + metric)}
+
     def beats_baselines(self) -> tuple[bool, str]:
         """Whether the model beats every baseline on its primary metric, and why (not)."""
         metric = self.primary_metric.removeprefix("test_")
+        if self.scorer != "model":
+            return False, self.verdict
         ours = self.primary_value
         worse = {k: v for k, v in self.baseline_metrics().items()
-                 if k.endswith("_" + metric) and v >= ours}
+                 if k.endswith("_" + metric) and not k.endswith("_pr_" + metric)
+                 and v >= ours}
         if worse:
             names = ", ".join(f"{k.removeprefix('test_baseline_')}={v:.4f}"
                               for k, v in worse.items())

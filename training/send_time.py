@@ -87,7 +87,7 @@ def _histograms(events: pd.DataFrame, labels: pd.DataFrame, source: str) -> pd.D
     return pd.concat(rows).loc[labels.index]
 
 
-def train_send_time(store, ds: Dataset) -> TrainResult:
+def train_send_time(store, ds: Dataset, horizons: object = None) -> TrainResult:
     types = send_time_source(ds.events)
     warnings = []
     source = "open_hour_hist"

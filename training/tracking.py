@@ -58,7 +58,8 @@ def log_result(result: TrainResult, settings: Settings, data_tags: dict[str, str
     ok, why = result.beats_baselines()
     with mlflow.start_run(experiment_id=experiment_id(settings, result.name),
                           run_name=f"{result.name}-{pd.Timestamp.now(tz='UTC'):%Y%m%d-%H%M%S}",
-                          tags={**data_tags, "beats_baselines": str(ok), "verdict": why}) as run:
+                          tags={**data_tags, "beats_baselines": str(ok), "verdict": why,
+                                "scorer": result.scorer}) as run:
         mlflow.log_params(_flat(result.params))
         mlflow.log_metrics({k: float(v) for k, v in result.metrics.items() if np.isfinite(v)})
         mlflow.log_dict(result.dataset, "dataset.json")
@@ -88,6 +89,7 @@ def log_result(result: TrainResult, settings: Settings, data_tags: dict[str, str
         client.set_model_version_tag(version.name, version.version, "run_id", run.info.run_id)
         client.set_model_version_tag(version.name, version.version, "primary_metric",
                                      f"{result.primary_metric}={result.primary_value:.6f}")
+        client.set_model_version_tag(version.name, version.version, "scorer", result.scorer)
     return version
 
 

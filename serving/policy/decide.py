@@ -37,6 +37,9 @@ def variant(intent: float | None, cfg: PolicyConfig) -> tuple[Variant, str]:
 
 def _scores(inp: PolicyInputs) -> dict[str, float | None]:
     out: dict[str, float | None] = {"intent": inp.scores.intent, "churn": inp.scores.churn}
+    for name in ("intent_horizon_days", "churn_horizon_days"):
+        if getattr(inp.scores, name) is not None:
+            out[name] = getattr(inp.scores, name)
     if inp.scores.hour_probs is not None:
         p = np.asarray(inp.scores.hour_probs)
         out["best_hour_utc"] = float(np.argmax(p))

@@ -41,6 +41,9 @@ class Scores:
     affinity: list[tuple[str, float]] = field(default_factory=list)  # best first
     # response model: expected outcome per treatment ("none", "email", "email_10", ...)
     response: dict[str, float] | None = None
+    # label horizons (days) of the intent and churn scores: "a purchase within 7 days"
+    intent_horizon_days: float | None = None
+    churn_horizon_days: float | None = None
 
 
 def _num(v: object) -> float | None:

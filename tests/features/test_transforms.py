@@ -115,13 +115,68 @@ def test_request_context_hours_since() -> None:
               "last_purchase_ts": [np.nan], "last_email_sent_ts": [np.nan],
               "last_email_open_ts": [np.nan], "last_email_click_ts": [np.nan],
               "signup_ts": [np.nan], "profile_signup_ts": [T0.timestamp() - 86_400 * 2],
-              "cart_items": [1], "utc_offset_hours": [-5.0]}
+              "cart_items": [1], "utc_offset_hours": [-5.0], "first_purchase_ts": [np.nan],
+              "purchase_days_total": [0], "purchase_lines_total": [0], "units_total": [0],
+              "spend_total": [0], "purchase_gap_sq_total": [0]}
     out = request_context(inputs)
     assert out["hours_since_last_view"][0] == pytest.approx(5.0)
     assert np.isnan(out["hours_since_last_purchase"][0])
     assert out["days_since_signup"][0] == pytest.approx(2 + 5 / 24)
     assert out["cart_open"][0] == 1
     assert out["local_hour"][0] == 8  # 13:00 UTC at UTC-5
+    assert np.isnan(out["days_since_first_purchase"][0]) and np.isnan(out["units_per_line"][0])
+
+
+def test_customer_base_context_from_three_purchase_days() -> None:
+    """Purchases on days 0, 10 and 30, decided on day 45: BG/NBD's T = 45, t_x = 30,
+    mean gap 15 days, gaps 10 and 20 -> CV 1/3, recency 15 = one mean gap."""
+    day = 86_400.0
+    first, now = T0.timestamp(), T0.timestamp() + 45 * day
+    out = request_context({
+        REQUEST_TS: [now], **{n: [np.nan] for n in ("last_event_ts", "last_site_ts",
+                                                    "last_view_ts", "last_cart_add_ts",
+                                                    "last_email_sent_ts", "last_email_open_ts",
+                                                    "last_email_click_ts", "signup_ts",
+                                                    "profile_signup_ts")},
+        "last_purchase_ts": [first + 30 * day], "first_purchase_ts": [first], "cart_items": [0],
+        "utc_offset_hours": [0.0], "purchase_days_total": [3], "purchase_lines_total": [4],
+        "units_total": [10], "spend_total": [90.0], "purchase_gap_sq_total": [10 ** 2 + 20 ** 2]})
+    assert out["days_since_first_purchase"][0] == pytest.approx(45)
+    assert out["purchase_span_days"][0] == pytest.approx(30)
+    assert out["mean_purchase_gap_days"][0] == pytest.approx(15)
+    assert out["purchase_gap_cv"][0] == pytest.approx(5 / 15)  # std of (10, 20) is 5
+    assert out["recency_over_gap"][0] == pytest.approx(1.0)
+    assert out["units_per_line"][0] == pytest.approx(2.5)
+    assert out["spend_per_purchase_day"][0] == pytest.approx(30.0)
+
+
+def test_lifetime_purchase_features_count_the_whole_history(sim_dataset: Dataset) -> None:
+    """Customer-base features at each row equal a direct count over every earlier purchase,
+    however old (no 90-day lookback), in UTC days."""
+    ev_all = sim_dataset.events
+    buyers = ev_all.loc[ev_all[s.EVENT_TYPE] == "purchase", s.CUSTOMER_ID].value_counts()
+    some = buyers[buyers >= 3].index[:30]
+    ev_some = ev_all[ev_all[s.CUSTOMER_ID].isin(some)]
+    rows = customer_activity_rows(ev_some)
+    for _, row in rows.sample(40, random_state=3).iterrows():
+        past = ev_some[(ev_some[s.CUSTOMER_ID] == row[s.CUSTOMER_ID])
+                       & (ev_some[s.EVENT_TS] <= row[ENTITY_TS])]
+        buys = past[past[s.EVENT_TYPE] == "purchase"]
+        days = np.sort(buys[s.EVENT_TS].dt.floor("D").unique())
+        gaps = np.diff(days) / np.timedelta64(1, "D")
+        qty = buys[s.QUANTITY].where(buys[s.QUANTITY] > 0, 1)
+        assert row["purchase_days_total"] == len(days)
+        assert row["orders_total"] == buys[s.EVENT_TS].nunique()
+        assert row["purchase_lines_total"] == len(buys)
+        assert row["products_total"] == buys[s.PRODUCT_ID].nunique()
+        assert row["units_total"] == pytest.approx(qty.sum())
+        assert row["spend_total"] == pytest.approx((buys[s.PRICE] * qty).sum())
+        assert row["purchase_gap_sq_total"] == pytest.approx((gaps ** 2).sum())
+        if len(buys):
+            assert row["first_purchase_ts"] == buys[s.EVENT_TS].min().timestamp()
+            assert row["last_purchase_ts"] == buys[s.EVENT_TS].max().timestamp()
+        else:
+            assert np.isnan(row["first_purchase_ts"]) and np.isnan(row["last_purchase_ts"])
 
 
 def test_product_stats_only_count_past_days(sim_dataset: Dataset) -> None:

@@ -121,3 +121,18 @@ def test_split_grows_the_test_period_on_small_data_and_refuses_too_little() -> N
         split_by_time(times[:2], h)
     with pytest.raises(SplitError, match="label window closes"):
         split_by_time(times[-3:], pd.Timedelta(days=60))
+
+
+def test_lapse_churn_is_no_purchase_among_earlier_buyers() -> None:
+    from training.labels import lapse_labels
+
+    events = frame([
+        ev("buys_again", "purchase", -30, "p1"), ev("buys_again", "purchase", 20, "p1"),
+        ev("lapses", "purchase", -200, "p1"),
+        ev("edge", "purchase", -1, "p1"), ev("edge", "purchase", 60, "p1"),
+        ev("first_after", "purchase", 5, "p1"),
+    ])
+    lab = lapse_labels(events, [T], pd.Timedelta(days=60)).set_index(s.CUSTOMER_ID)["label"]
+    # a buyer from long ago is in the population (no activity window), a first purchase after
+    # T is not; a purchase exactly at T + 60 days still counts as buying again
+    assert lab.to_dict() == {"buys_again": 0, "edge": 0, "lapses": 1}

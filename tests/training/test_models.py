@@ -9,7 +9,6 @@ from mlflow.tracking import MlflowClient
 
 from features.dataset import read_dataset
 from features.store import open_store
-from tests.conftest import RETAIL_SAMPLE
 from training.pyfunc import load_bundle
 from training.tracking import REGISTERED, configure
 
@@ -24,10 +23,15 @@ def test_each_model_beats_its_baselines_on_the_test_period(trained_world, name: 
 
 
 def test_issue_targets_hold_on_simulated_data(trained_world) -> None:
-    """The margins docs/models.md promises (there on the larger demo data)."""
+    """The margins docs/models.md promises (there on the larger demo data): intent and churn
+    beat the best of the customer-base baselines (and engagement recency-frequency for churn)
+    by 0.03 AUC."""
     _, r = trained_world
-    assert r["intent"].value - r["intent"].baselines["recency_frequency"] >= 0.03
-    assert r["churn"].value - r["churn"].baselines["recency_frequency"] >= 0.03
+    assert {"recency", "frequency", "rfm_logistic", "bgnbd"} <= set(r["intent"].baselines)
+    assert "engagement_recency_frequency" in r["churn"].baselines
+    assert r["intent"].value - max(r["intent"].baselines.values()) >= 0.03
+    assert r["churn"].value - max(r["churn"].baselines.values()) >= 0.03
+    assert r["churn"].definition.startswith("engagement churn")
     assert r["send_time"].value >= 1.3 * r["send_time"].baselines["global_best_hour"]
     assert r["affinity"].value >= 1.3 * r["affinity"].baselines["popularity"]
 
@@ -84,17 +88,3 @@ def test_intent_probabilities_are_calibrated_and_rank_open_carts_higher(trained_
     carted["hours_since_last_cart_add"] = 2.0
     lift = bundle.predict_frame(carted) - bundle.predict_frame(base)
     assert (lift >= -0.02).mean() > 0.95 and lift.mean() > 0.01
-
-
-def test_transaction_only_data_trains_with_a_send_time_warning(tmp_path) -> None:
-    from features.settings import Settings
-    from pipelines.data_steps import load_transactions_step
-    from pipelines.train_steps import train_step
-
-    settings = Settings.from_env(env={}, data_dir=tmp_path / "retail")
-    load_transactions_step(RETAIL_SAMPLE, settings.data_dir)
-    results = {r.name: r for r in train_step(settings, ["intent", "churn", "send_time",
-                                                        "affinity"])}
-    assert set(results) == {"intent", "churn", "send_time", "affinity"}
-    assert any("no email opens" in w for w in results["send_time"].warnings)
-    assert results["intent"].value > 0.6 and results["affinity"].beats_baselines
