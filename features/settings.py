@@ -53,6 +53,7 @@ class Settings:
     require_services: bool = False
     control_share: float = 0.05
     explore_share: float = 0.0
+    explore_method: str = "epsilon"  # or "thompson" (docs/uplift.md)
     cap_per_day: int = 1
     cap_per_week: int = 3
     min_gap_hours: float = 12.0
@@ -78,6 +79,7 @@ class Settings:
             require_services=env.get("NBA_REQUIRE_SERVICES", "").lower() in _TRUE,
             control_share=_env_float(env, "NBA_CONTROL_SHARE", 0.05),
             explore_share=_env_float(env, "NBA_EXPLORE_SHARE", 0.0),
+            explore_method=env.get("NBA_EXPLORE_METHOD") or "epsilon",
             cap_per_day=_env_int(env, "NBA_CAP_PER_DAY", 1),
             cap_per_week=_env_int(env, "NBA_CAP_PER_WEEK", 3),
             min_gap_hours=_env_float(env, "NBA_MIN_GAP_HOURS", 12.0),
@@ -111,6 +113,9 @@ class Settings:
             )
         if not 0.0 <= self.explore_share <= 1.0:
             raise SettingsError(f"NBA_EXPLORE_SHARE={self.explore_share}: expected 0 <= x <= 1")
+        if self.explore_method not in ("epsilon", "thompson"):
+            raise SettingsError(f"NBA_EXPLORE_METHOD={self.explore_method!r}: expected epsilon "
+                                "or thompson")
         if not 0.0 <= self.control_share < 1.0:
             raise SettingsError(f"NBA_CONTROL_SHARE={self.control_share}: expected 0 <= x < 1")
         if self.cap_per_day < 0 or self.cap_per_week < 0 or self.min_gap_hours < 0:

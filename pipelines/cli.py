@@ -221,7 +221,8 @@ def train(
               "ships[/bold]")
     for r in results:
         best = max(r.baselines.items(), key=lambda kv: kv[1]) if r.baselines else ("-", 0.0)
-        ships = "model" if r.scorer == "model" else f"baseline {r.scorer}"
+        ships = ("model" if r.beats_baselines else f"baseline {r.scorer}"
+                 if r.scorer != "model" else "nothing (loses to a baseline)")
         out.print(f"{r.name:<12} {r.horizon or '-':<8} {r.primary_metric:<13} {r.value:6.4f}  "
                   f"{best[1]:6.4f} ({best[0]})".ljust(72) + f"{ships}  -> registered v{r.version}")
     for r in results:
@@ -396,7 +397,7 @@ def _print_report(report) -> None:
         lo, hi = (float(x) for x in r[f"{k}_ci"].strip("[]").split(","))
         return f"{r[k]:7.3f} [{lo:.2f}, {hi:.2f}]".rjust(20)
 
-    out.print(f"\n[bold]policy value on {report.rows:,} held-out rows[/bold] (mean outcome per "
+    out.print(f"\n[bold]policy value on {report.rows:,} held-out rows[/bold] (mean net value per "
               "row; 95% bootstrap CI)")
     truth = "true_value" in table
     out.print(f"{'policy':<10} {'IPS':>7} {'SNIPS [CI]':>20} {'DR [CI]':>20}"
@@ -409,6 +410,17 @@ def _print_report(report) -> None:
                   f"{report.truth['oracle']:.3f}")
     out.print("choices of the learned policy: " + ", ".join(
         f"{t} {v:.0%}" for t, v in report.chosen_share.items()))
+    for k, e in report.vs_best_single.items():
+        out.print(f"learned - best single treatment ({report.best_single}), {k.upper()}: "
+                  f"{e.value:+.4f} [95% CI {e.low:+.4f}, {e.high:+.4f}]")
+    inc = report.incremental
+    if inc:
+        out.print(f"on the rows the policy treats ({inc['targeted_rows']:,.0f}, "
+                  f"{inc['targeted_share']:.1%}): IRR {inc['irr']:.4f}, NIR {inc['nir']:,.1f}; "
+                  f"treating every row: IRR {inc['all_irr']:.4f}, NIR {inc['all_nir']:,.1f}")
+    if report.learners:
+        out.print("held-out DR value of each learner's own policy: " + ", ".join(
+            f"{k} {v:.4f}" for k, v in sorted(report.learners.items(), key=lambda kv: -kv[1])))
     for t, c in report.curves.items():
         out.print(f"  {t:<10} vs control: Qini coefficient {c.qini_coefficient:+.4f}, "
                   f"AUUC {c.auuc:+.3f}")
@@ -465,6 +477,14 @@ def outcomes(
                   .to_string())
 
 
+CostOpt = Annotated[str | None, typer.Option(
+    "--cost", help="Cost per treatment in the outcome's money: a fixed amount and/or a share of "
+    "revenue, e.g. email=0.10,email_10=0.10+10% (docs/uplift.md)")]
+ValueOpt = Annotated[float, typer.Option(
+    "--value", min=0.0, help="Money per unit of outcome (e.g. 10 when the outcome is a purchase "
+    "worth 10)")]
+
+
 @app.command("train-response")
 def train_response(
     log: LogOpt,
@@ -473,29 +493,63 @@ def train_response(
     data: DataOpt = None,
     propensity: PropensityOpt = None,
     features: Annotated[str | None, typer.Option(
-        help="Comma-separated feature columns (default: every other numeric column)")] = None,
+        help="Comma-separated feature columns (default: every pre-treatment column; outcome-"
+             "like and unbalanced columns are left out and named)")] = None,
     control: ControlOpt = "none",
     group: GroupOpt = "customer_id",
-    learner: Annotated[str, typer.Option(help="s (one model) or t (one per treatment)")] = "s",
-    holdout: Annotated[float, typer.Option(min=0.05, max=0.9, help="Share held out")] = 0.3,
+    learners: Annotated[str | None, typer.Option(
+        help="Comma-separated learners to compare: s,t,x,x_coarse,dr,dr_coarse (default all; "
+             "their mean is compared too)")] = None,
+    cost: CostOpt = None,
+    value: ValueOpt = 1.0,
+    holdout: Annotated[float, typer.Option(min=0.0, max=0.9, help="Share held out for the "
+                                           "report (0: train on all, judge on another log)")
+                       ] = 0.3,
     promote: Annotated[bool, typer.Option(
         help="Make it champion if it beats every single treatment and the champion")] = False,
 ) -> None:
-    """Train a response/uplift model on any campaign log, evaluate its policy off-policy on
-    held-out rows against every single treatment and random, log and register in MLflow."""
-    from pipelines.response_steps import log_spec, train_response_step
+    """Train a response/uplift model on any campaign log: cross-fitted S, T, X and DR learners,
+    the best chosen out of fold, a policy that leaves the best single treatment only where the
+    gain is confident; evaluated off-policy on held-out rows, logged and registered in MLflow."""
+    from pipelines.response_steps import log_spec, parse_learners, train_response_step
 
-    if learner not in ("s", "t"):
-        raise typer.BadParameter(f"--learner must be s or t, not {learner!r}")
     settings = _settings(data)
-    spec = log_spec(treatment, outcome, propensity, features, control, group or None)
+    spec = log_spec(treatment, outcome, propensity, features, control, group or None, cost,
+                    value)
+    names = parse_learners(learners)
     with stage(f"training a response model on {log}"):
-        run = train_response_step(settings, log, spec, learner, holdout, promote)
-    _print_report(run.report)
-    out.print(f"\n{run.verdict} -> registered nba-response v{run.version}")
+        run = train_response_step(settings, log, spec, names, holdout, promote)
+    ds = run.dataset or {}
+    out.print(f"features ({len(ds.get('features', []))}): " + ", ".join(
+        f + (" (categorical)" if f in ds.get("categorical_features", []) else "")
+        for f in ds.get("features", [])))
+    for col, why in ds.get("excluded_columns", {}).items():
+        console.print(f"[yellow]warning:[/yellow] column {col!r} left out: {why}")
+    out.print(f"costs: {ds.get('costs', 'none')}")
+    _print_learners(ds.get("out_of_fold_values", {}))
+    out.print(f"policy: {ds.get('policy', '')}")
+    if run.report is not None:
+        _print_report(run.report)
+    else:
+        out.print("nothing held out (--holdout 0): judge it on another log with "
+                  "`nba evaluate-policy`")
+    out.print(f"\n{run.verdict if run.report is not None else ''} -> registered nba-response "
+              f"v{run.version}")
     if run.promoted:
         out.print(run.promoted)
     out.print(f"MLflow: mlflow ui --backend-store-uri {settings.tracking_uri}")
+
+
+def _print_learners(values: dict[str, float]) -> None:
+    """Out-of-fold DR value per row: each single treatment and each learner's best policy."""
+    best: dict[str, float] = {}
+    for key, v in values.items():
+        name = key.split("@")[0]
+        best[name] = max(v, best.get(name, float("-inf")))
+    if best:
+        out.print("out-of-fold DR value per row: " + ", ".join(
+            f"{k.removeprefix('single:')}{' (everyone)' if k.startswith('single:') else ''} "
+            f"{v:.4f}" for k, v in sorted(best.items(), key=lambda kv: -kv[1])))
 
 
 @app.command("evaluate-policy")
@@ -508,19 +562,46 @@ def evaluate_policy(
     group: GroupOpt = "customer_id",
     model_version: Annotated[str | None, typer.Option(
         help="nba-response version (default: the champion)")] = None,
+    cost: CostOpt = None,
+    value: ValueOpt = 1.0,
     bootstrap: Annotated[int, typer.Option(min=50, help="Bootstrap resamples")] = 400,
 ) -> None:
     """Off-policy evaluation of the response model's policy, every single treatment and
-    random on a campaign log (IPS, SNIPS, DR with bootstrap CIs; Qini per treatment)."""
+    random on a campaign log (IPS, SNIPS, DR with bootstrap CIs; Qini per treatment; costs of
+    the model unless --cost/--value say otherwise)."""
     from pipelines.response_steps import evaluate_policy_step, log_spec
 
     settings = _settings(data)
-    spec = log_spec(treatment, outcome, propensity, None, "none", group or None)
+    spec = log_spec(treatment, outcome, propensity, None, "none", group or None, cost, value)
     with stage(f"evaluating on {log}"):
         run = evaluate_policy_step(settings, log, spec, model_version, bootstrap)
     _print_report(run.report)
     out.print(f"\nnba-response v{run.version}; results in MLflow experiment "
               f"nba-response-evaluation (run {run.run_id})")
+
+
+bandit_app = typer.Typer(help="Thompson-sampling exploration state.", no_args_is_help=True)
+app.add_typer(bandit_app, name="bandit")
+
+
+@bandit_app.command("update")
+def bandit_update(
+    data: DataOpt = None,
+    outcomes_file: Annotated[Path | None, typer.Option(
+        "--outcomes", help="Outcomes table from `nba outcomes` [DATA/outcomes.parquet]")] = None,
+    reward: Annotated[str, typer.Option(help="Column with the reward")] = "revenue",
+    treatment: TreatmentOpt = "treatment",
+) -> None:
+    """Recompute the arm statistics Thompson sampling draws from (NBA_EXPLORE_METHOD=thompson)
+    from decisions joined to their outcomes; the service reads them at start-up."""
+    from pipelines.response_steps import bandit_update_step
+
+    settings = _settings(data)
+    path, stats = bandit_update_step(settings, outcomes_file or settings.data_dir /
+                                     "outcomes.parquet", treatment, reward)
+    cells = stats.cells
+    out.print(f"{sum(c[0] for c in cells.values()):,.0f} outcomes in {len(cells)} (bucket, "
+              f"treatment) cells -> {path}")
 
 
 @app.command()

@@ -51,29 +51,52 @@ def outcomes_step(settings: Settings, decisions: Path, out: Path, window_days: f
 class ResponseRun:
     version: str | None
     run_id: str
-    report: object  # training.policy_eval.PolicyReport
+    report: object  # training.policy_eval.PolicyReport (None: nothing held out)
     verdict: str
     promoted: str | None = None
+    dataset: dict | None = None  # features, excluded columns, learner comparison
 
 
 def log_spec(treatment: str, outcome: str, propensity: str | None, features: str | None,
-          control: str, group: str | None):
-    from training.response import LogSpec
+             control: str, group: str | None, cost: str | None = None, value: float = 1.0):
+    from training.response import Costs, LogError, LogSpec
 
     cols = tuple(f.strip() for f in features.split(",") if f.strip()) if features else None
+    try:
+        costs = Costs.parse(cost, value)
+    except LogError as exc:
+        raise UserError(str(exc)) from None
     return LogSpec(treatment=treatment, outcome=outcome, propensity=propensity, features=cols,
-                   control=control, group=group)
+                   control=control, group=group, costs=costs)
 
 
-def train_response_step(settings: Settings, log_path: Path, spec, learner: str = "s",
-                        holdout: float = 0.3, promote: bool = False) -> ResponseRun:
+def parse_learners(text: str | None) -> tuple[str, ...]:
+    from training.uplift_learners import LEARNERS
+
+    if not text:
+        return LEARNERS
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    bad = [n for n in names if n not in LEARNERS]
+    if bad or not names:
+        raise UserError(f"--learners: unknown {', '.join(bad) or text!r}; choose from "
+                        f"{', '.join(LEARNERS)}")
+    return names
+
+
+def train_response_step(settings: Settings, log_path: Path, spec, learners: tuple[str, ...] | None
+                        = None, holdout: float = 0.3, promote: bool = False) -> ResponseRun:
     """Train on a split of the log, evaluate on the held-out rows, log and register."""
     from training.policy_eval import train_response
     from training.response import LogError
+    from training.uplift_learners import LEARNERS
 
+    if promote and holdout <= 0:
+        raise UserError("--promote needs held-out rows to compare with the champion: use "
+                        "--holdout > 0 (or evaluate on another log with nba evaluate-policy)")
     df = read_table(log_path)
     try:
-        result, report = train_response(df, spec, holdout=holdout, learner=learner)
+        result, report = train_response(df, spec, holdout=holdout,
+                                        learners=learners or LEARNERS)
     except LogError as exc:
         raise UserError(f"{log_path}: {exc}") from None
     except ValueError as exc:
@@ -84,7 +107,7 @@ def train_response_step(settings: Settings, log_path: Path, spec, learner: str =
     tags = {"data_source": str(log_path.resolve()), "data_dir": str(settings.data_dir.resolve())}
     version = log_result(result, settings, tags)
     ok, why = result.beats_baselines()
-    run = ResponseRun(version.version, version.run_id, report, why)
+    run = ResponseRun(version.version, version.run_id, report, why, dataset=result.dataset)
     if promote:
         from training.promote import promote as gate
 
@@ -118,9 +141,12 @@ def evaluate_policy_step(settings: Settings, log_path: Path, spec, version: str 
                         "or pass --model-version") from None
     model = load_bundle(f"models:/{name}/{mv.version}")
     df = read_table(log_path)
-    spec = replace(spec, features=tuple(model.feature_names), control=model.control)
+    costs = spec.costs if (spec.costs.fixed or spec.costs.share or spec.costs.value != 1) \
+        else model.costs  # the model's own costs unless the command gives others
+    spec = replace(spec, features=tuple(model.feature_names), control=model.control,
+                   costs=costs)
     try:
-        data = prepare_log(df, spec, treatments=model.treatments)
+        data = prepare_log(df, spec, treatments=model.treatments, encoder=model.encoder)
     except LogError as exc:
         raise UserError(f"{log_path}: {exc}") from None
     rows = pd.Series(True, index=data.frame.index).to_numpy()
@@ -131,9 +157,29 @@ def evaluate_policy_step(settings: Settings, log_path: Path, spec, version: str 
         mlflow.log_metrics({k: v for k, v in report.metrics().items() if pd.notna(v)})
         mlflow.log_params({"rows": report.rows, "outcome": spec.outcome,
                            "treatment": spec.treatment, "propensity": spec.propensity or
-                           "uniform", "bootstrap": n_boot})
+                           "uniform", "bootstrap": n_boot, "costs": costs.describe()})
         for fname, fig in (("policy_value.png", value_plot(report)),
                            ("qini.png", qini_plot(report))):
             mlflow.log_figure(fig, f"plots/{fname}")
             plt.close(fig)
     return ResponseRun(mv.version, run.info.run_id, report, "")
+
+
+def bandit_update_step(settings: Settings, outcomes: Path, treatment: str, reward: str):
+    """Arm statistics per (context bucket, treatment) from an outcomes table, written where the
+    service's Thompson sampling reads them."""
+    import orjson
+
+    from serving.engine import BANDIT_FILE
+    from serving.policy.config import PolicyConfig
+    from training.bandit import arm_stats
+
+    table = read_table(outcomes)
+    try:
+        stats = arm_stats(table, treatment, reward, PolicyConfig().explore_treatments)
+    except ValueError as exc:
+        raise UserError(f"{outcomes}: {exc}") from None
+    path = settings.data_dir / BANDIT_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(orjson.dumps(stats.to_json()))
+    return path, stats

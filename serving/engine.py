@@ -73,6 +73,7 @@ class DecisionEngine:
         self.config = PolicyConfig.from_settings(settings)
         self.log = DecisionLog(settings.data_dir / "decisions") if log_decisions else None
         self.breaker = StoreBreaker()
+        self.bandit = load_bandit(settings, self.config)
         self._live = None
         self._warm_up()
 
@@ -110,7 +111,7 @@ class DecisionEngine:
                                known=(not degraded) and is_known(feats), degraded=degraded,
                                consent_override=req.consent)
             d = decide(inp, self.config, self.catalog, decision_id=uuid.uuid4().hex,
-                       model_versions=versions)
+                       model_versions=versions, bandit=self.bandit)
             decisions.append(d)
             records.append(d.log_record(log_inputs(feats)))
         if self.log is not None:
@@ -152,6 +153,23 @@ class DecisionEngine:
             self.log.close()
         if self._live is not None:
             self._live.close()
+
+
+BANDIT_FILE = "bandit/arms.json"
+
+
+def load_bandit(settings: Settings, config: PolicyConfig):
+    """Thompson sampling state when `NBA_EXPLORE_METHOD=thompson`: the arm statistics written
+    by `nba bandit update` (none yet: every treatment equally likely, a uniform start)."""
+    if config.explore_method != "thompson":
+        return None
+    import orjson
+
+    from serving.policy.exploration import ArmStats, Thompson
+
+    path = settings.data_dir / BANDIT_FILE
+    stats = ArmStats.from_json(orjson.loads(path.read_bytes())) if path.exists() else ArmStats()
+    return Thompson(stats, config.explore_treatments)
 
 
 def _trigger(event: dict[str, Any]) -> TriggerEvent | None:

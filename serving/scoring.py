@@ -93,13 +93,15 @@ class Scorer:
             affinity = self.bundles["affinity"].recommend_for_items(
                 [recent_items(r) for r in rows], CANDIDATES)
         response: list[dict[str, float] | None] = [None] * n
+        choice: list[str | None] = [None] * n
         if "response" in self.bundles:
             m = self.bundles["response"]
-            mu = m.predict_outcomes(self._matrix("response", rows))
+            mu = m.predict_outcomes(m.encoder.row_matrix(rows))
             response = [dict(zip(m.treatments, map(float, r), strict=True)) for r in mu]
+            choice = [m.treatments[j] for j in m.choose_from(mu)]
         h_intent, h_churn = self.horizon_days("intent"), self.horizon_days("churn")
         return [Scores(intent[i], churn[i], hours[i], affinity[i], response[i], h_intent,
-                       h_churn) for i in range(n)]
+                       h_churn, choice[i]) for i in range(n)]
 
     def horizon_days(self, name: str) -> float | None:
         """The label horizon of a binary model's score (None: no model, or an older bundle)."""

@@ -44,6 +44,8 @@ class TrainResult:
         metric = self.primary_metric.removeprefix("test_")
         if self.scorer != "model":
             return False, self.verdict
+        if not self.baseline_metrics():
+            return False, self.verdict or "no baselines measured on held-out rows"
         ours = self.primary_value
         worse = {k: v for k, v in self.baseline_metrics().items()
                  if k.endswith("_" + metric) and not k.endswith("_pr_" + metric)

@@ -38,6 +38,7 @@ class PolicyConfig:
     min_margin_after_discount: float = 0.10
     # learning: exploration share and the treatments it draws from (docs/uplift.md)
     explore_share: float = 0.0
+    explore_method: str = "epsilon"  # or "thompson": sample treatments by posterior
     explore_treatments: tuple[str, ...] = ("none", "email", "email_10", "email_20")
     # recommendations
     n_recommendations: int = 6
@@ -49,4 +50,5 @@ class PolicyConfig:
                    min_gap_hours=settings.min_gap_hours,
                    quiet_start_hour=settings.quiet_start_hour,
                    quiet_end_hour=settings.quiet_end_hour, control_share=settings.control_share,
-                   explore_share=settings.explore_share)
+                   explore_share=settings.explore_share,
+                   explore_method=settings.explore_method)

@@ -12,7 +12,12 @@ from serving.policy.candidates import candidates
 from serving.policy.config import PolicyConfig
 from serving.policy.control import in_control_group
 from serving.policy.eligibility import ABANDONMENT, blocked, suppressed_by_purchase
-from serving.policy.exploration import explored_treatment, propensity
+from serving.policy.exploration import (
+    Thompson,
+    context_bucket,
+    explored_treatment,
+    propensity,
+)
 from serving.policy.inputs import Catalog, PolicyInputs
 from serving.policy.offers import choose_offer, offer_for_treatment
 from serving.policy.recommend import recommend
@@ -52,7 +57,8 @@ def _scores(inp: PolicyInputs) -> dict[str, float | None]:
 
 
 def decide(inp: PolicyInputs, cfg: PolicyConfig, catalog: Catalog, *, decision_id: str,
-           model_versions: dict[str, str] | None = None) -> Decision:
+           model_versions: dict[str, str] | None = None,
+           bandit: Thompson | None = None) -> Decision:
     reasons: list[str] = []
     if inp.degraded:
         reasons.append("store_unavailable_defaults_used")
@@ -103,14 +109,17 @@ def decide(inp: PolicyInputs, cfg: PolicyConfig, catalog: Catalog, *, decision_i
     flow = best_candidate(evs)  # the message to send, if anything is sent
     treatment, why_resp = None, []
     resp = inp.scores.response
-    if resp:  # a response model decides whether to send and which offer: largest gain
-        best = max(resp, key=lambda t: (resp[t], t == NONE))
+    if resp:  # a response model decides whether to send and which offer (its policy's choice)
+        best = inp.scores.response_choice or max(resp, key=lambda t: (resp[t], t == NONE))
         gain = resp[best] - resp.get(NONE, 0.0)
         if best == NONE:
             action, why_resp = Action.NONE, [f"response_model_no_gain:{flow.value}"]
         else:
             action, treatment = flow, best
-            why_resp = [f"response_model_best:{best}:+{gain:.2f}"]
+            why_resp = [f"response_model_best:{best}:{gain:+.2f}"]
+    if cfg.explore_method == "thompson" and bandit is not None:
+        return thompson_decision(inp, cfg, catalog, bandit, decision_id, flow, finish,
+                                 [*cand_reasons, why], evs)
     greedy = finish(action, chosen_reasons=[*cand_reasons, why, *why_resp], evs=evs,
                     treatment=treatment, why_t="response_model")
     greedy_t = treatment_of(greedy.action, greedy.offer)
@@ -124,6 +133,24 @@ def decide(inp: PolicyInputs, cfg: PolicyConfig, catalog: Catalog, *, decision_i
                  chosen_reasons=[*cand_reasons, why, *why_resp, f"explore:{arm}:greedy_{greedy_t}"])
     out.propensity = propensity(treatment_of(out.action, out.offer), greedy_t, cfg,
                                 realized(flow, inp, cfg, catalog))
+    return out
+
+
+def thompson_decision(inp: PolicyInputs, cfg: PolicyConfig, catalog: Catalog,
+                      bandit: Thompson, decision_id: str, flow: Action, finish,
+                      reasons: list[str], evs: dict[Action, float]) -> Decision:
+    """The treatment drawn by Thompson sampling in the customer's context bucket, and the
+    probability of the treatment the customer really gets (a discount the margin forbids
+    becomes a plain email, so the arms realizing the same treatment add up)."""
+    bucket = context_bucket(inp.features)
+    arm, _ = bandit.choose(decision_id, bucket)
+    out = finish(Action.NONE if arm == NONE else flow, evs=evs, treatment=arm,
+                 why_t="thompson", chosen_reasons=[*reasons, f"thompson:{arm}:{bucket}"])
+    got = treatment_of(out.action, out.offer)
+    to = realized(flow, inp, cfg, catalog)
+    probs = bandit.probabilities(bucket)
+    out.propensity = float(sum(p for a, p in zip(bandit.arms, probs, strict=True)
+                               if to(a) == got))
     return out
 
 

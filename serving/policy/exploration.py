@@ -1,13 +1,32 @@
-"""Exploration: with probability `explore_share` a decision that has something to send
-about gets a treatment drawn uniformly from `explore_treatments` (sending nothing included),
-and every decision records the probability of the treatment it got, so logs stay learnable
-by off-policy methods. The draw is a stable function of the decision id (reproducible)."""
+"""Exploration, with the probability of every treatment given logged so logs stay learnable.
+
+- **epsilon-greedy** (`explore_method="epsilon"`): with probability `explore_share` a decision
+  that has something to send about gets a treatment drawn uniformly from `explore_treatments`
+  (sending nothing included); otherwise the greedy choice.
+- **Thompson sampling** (`explore_method="thompson"`): per context bucket (open cart, site
+  recency, email engagement) and treatment, a Gaussian posterior of the mean net value from
+  past outcomes (`ArmStats`, made by `nba bandit update` from `nba outcomes`); each decision
+  draws one value per treatment and takes the largest, so treatments are tried in proportion to
+  the chance that they are best: uncertain arms get tried, clearly worse ones stop being sent.
+  Its propensity is that chance (Monte Carlo, cached per bucket).
+
+Draws are stable functions of the decision id (reproducible, and replay gives the same answer).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
 
 from serving.policy.config import PolicyConfig
+
+PRIOR_ROWS = 20.0  # pseudo-observations of the treatment's overall mean in every bucket
+PROPENSITY_DRAWS = 4_000
+WEEK_HOURS, MONTH_HOURS = 7 * 24.0, 30 * 24.0
 
 
 def draws(decision_id: str) -> tuple[float, float]:
@@ -16,14 +35,12 @@ def draws(decision_id: str) -> tuple[float, float]:
     try:
         return int(h[:8], 16) / 2**32, int(h[8:16], 16) / 2**32
     except ValueError:  # a non-hex id: hash it
-        import hashlib
-
         d = hashlib.sha256(decision_id.encode()).hexdigest()
         return int(d[:8], 16) / 2**32, int(d[8:16], 16) / 2**32
 
 
 def explored_treatment(decision_id: str, cfg: PolicyConfig) -> str | None:
-    """The treatment to try instead of the greedy one, or None (exploit)."""
+    """Epsilon-greedy: the treatment to try instead of the greedy one, or None (exploit)."""
     if cfg.explore_share <= 0 or not cfg.explore_treatments:
         return None
     u, v = draws(decision_id)
@@ -35,12 +52,115 @@ def explored_treatment(decision_id: str, cfg: PolicyConfig) -> str | None:
 
 def propensity(treatment: str, greedy: str, cfg: PolicyConfig,
                realized: Callable[[str], str] = lambda arm: arm) -> float:
-    """Probability that the policy gives `treatment` when its greedy choice is `greedy`;
-    `realized(arm)` is what an explored arm really becomes (a discount the margin does not
-    allow becomes a plain email)."""
+    """Epsilon-greedy: probability that the policy gives `treatment` when its greedy choice is
+    `greedy`; `realized(arm)` is what an explored arm really becomes (a discount the margin
+    does not allow becomes a plain email)."""
     arms = cfg.explore_treatments
     eps = cfg.explore_share if arms else 0.0
     p = (1 - eps) * (treatment == greedy)
     if arms:
         p += eps * sum(realized(a) == treatment for a in arms) / len(arms)
     return p
+
+
+# ------------------------------------------------------------------------- Thompson sampling
+def _num(features: Mapping[str, object], name: str) -> float | None:
+    v = features.get(name)
+    try:
+        f = float(v)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(f) else f
+
+
+def context_bucket(features: Mapping[str, object]) -> str:
+    """The context a bandit learns per: open cart or not, site recency (7 / 30 days), email
+    engagement (90-day open rate at least 20%). Twelve buckets: enough to differ, few enough to
+    fill quickly."""
+    cart = "cart" if (_num(features, "cart_open") or 0) >= 1 else "nocart"
+    h = _num(features, "hours_since_last_site")
+    recency = ("week" if h is not None and h <= WEEK_HOURS else
+               "month" if h is not None and h <= MONTH_HOURS else "lapsed")
+    opener = "opener" if (_num(features, "email_open_rate_90d") or 0) >= 0.2 else "quiet"
+    return f"{cart}|{recency}|{opener}"
+
+
+@dataclass
+class ArmStats:
+    """Sufficient statistics of rewards per (bucket, treatment): count, sum, sum of squares."""
+
+    cells: dict[tuple[str, str], tuple[float, float, float]] = field(default_factory=dict)
+
+    def add(self, bucket: str, arm: str, rewards: np.ndarray) -> None:
+        n, s, q = self.cells.get((bucket, arm), (0.0, 0.0, 0.0))
+        r = np.asarray(rewards, dtype=float)
+        self.cells[(bucket, arm)] = (n + len(r), s + float(r.sum()), q + float((r ** 2).sum()))
+
+    def _overall(self, arm: str) -> tuple[float, float, float]:
+        tot = [c for (b, a), c in self.cells.items() if a == arm]
+        return tuple(float(sum(x)) for x in zip(*tot, strict=True)) if tot else (0.0, 0.0, 0.0)
+
+    def posterior(self, bucket: str, arms: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior mean and standard deviation of each arm's mean reward in `bucket`: the
+        arm's overall mean (worth `PRIOR_ROWS` rows) updated with the bucket's rows; the
+        reward variance is the arm's own (all rewards' while the arm has fewer than 2)."""
+        var_all = _variance(*[sum(c[i] for c in self.cells.values()) for i in range(3)])
+        mean, sd = np.zeros(len(arms)), np.zeros(len(arms))
+        for j, arm in enumerate(arms):
+            n0, s0, q0 = self._overall(arm)
+            prior = s0 / n0 if n0 else 0.0
+            var = _variance(n0, s0, q0) if n0 >= 2 else var_all
+            n, s, _ = self.cells.get((bucket, arm), (0.0, 0.0, 0.0))
+            strength = PRIOR_ROWS if n0 else 1.0  # no data at all: a vague prior
+            mean[j] = (strength * prior + s) / (strength + n)
+            sd[j] = math.sqrt(var / (strength + n))
+        return mean, sd
+
+    def to_json(self) -> dict:
+        return {"cells": [[b, a, *v] for (b, a), v in sorted(self.cells.items())]}
+
+    @staticmethod
+    def from_json(data: dict) -> ArmStats:
+        return ArmStats({(b, a): (float(n), float(s), float(q))
+                         for b, a, n, s, q in data.get("cells", [])})
+
+
+def _variance(n: float, s: float, q: float) -> float:
+    return max(q / n - (s / n) ** 2, 1e-9) if n > 1 else 1.0
+
+
+def _normals(decision_id: str, k: int) -> np.ndarray:
+    """k standard normal numbers, a stable function of the decision id."""
+    digest = hashlib.sha256(f"thompson:{decision_id}".encode()).digest()
+    while len(digest) < 8 * k:
+        digest += hashlib.sha256(digest).digest()
+    u = (np.frombuffer(digest[: 8 * k], dtype=">u8").astype(np.float64) + 0.5) / 2.0**64
+    from scipy.special import ndtri
+
+    return ndtri(u)
+
+
+class Thompson:
+    """Thompson sampling over treatments with the current `ArmStats`."""
+
+    def __init__(self, stats: ArmStats, arms: tuple[str, ...]) -> None:
+        self.stats, self.arms = stats, arms
+        self._propensity: dict[str, np.ndarray] = {}
+
+    def choose(self, decision_id: str, bucket: str) -> tuple[str, float]:
+        """The treatment whose draw is largest, and the probability of choosing it."""
+        mean, sd = self.stats.posterior(bucket, self.arms)
+        j = int(np.argmax(mean + sd * _normals(decision_id, len(self.arms))))
+        return self.arms[j], float(self.probabilities(bucket)[j])
+
+    def probabilities(self, bucket: str) -> np.ndarray:
+        """P(each arm's draw is the largest) in `bucket` (Monte Carlo, cached)."""
+        if bucket not in self._propensity:
+            mean, sd = self.stats.posterior(bucket, self.arms)
+            rng = np.random.default_rng(int.from_bytes(
+                hashlib.sha256(bucket.encode()).digest()[:8], "big"))
+            z = mean + sd * rng.standard_normal((PROPENSITY_DRAWS, len(self.arms)))
+            counts = np.bincount(z.argmax(axis=1), minlength=len(self.arms))
+            # never exactly 0: a logged choice must keep a positive probability
+            self._propensity[bucket] = np.maximum(counts, 0.5) / max(counts.sum(), 1)
+        return self._propensity[bucket]

@@ -44,6 +44,8 @@ class Scores:
     # label horizons (days) of the intent and churn scores: "a purchase within 7 days"
     intent_horizon_days: float | None = None
     churn_horizon_days: float | None = None
+    # the response model's policy: its best single treatment unless a gain is confident
+    response_choice: str | None = None
 
 
 def _num(v: object) -> float | None:

@@ -19,8 +19,8 @@ SPEC = LogSpec(treatment="treatment", outcome="reward", propensity="propensity")
 
 @pytest.fixture(scope="module")
 def campaign() -> pd.DataFrame:
-    ds = simulate(SimConfig(customers=5000, days=182, seed=7))
-    return campaign_log(ds, decision_times(ds, 16), seed=0)
+    ds = simulate(SimConfig(customers=3000, days=182, seed=7))
+    return campaign_log(ds, decision_times(ds, 10), seed=0)
 
 
 @pytest.fixture(scope="module")
