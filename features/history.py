@@ -111,13 +111,21 @@ class SqliteHistory:
 
 
 class RedisHistory:
-    """History as one sorted set per customer (score: epoch seconds) in Redis."""
+    """History in Redis, one row per event id like the SQLite store: per customer a sorted set
+    of event ids (score: epoch seconds) and a hash of id -> payload. Appending an event id that
+    is already there changes nothing, so a retried batch is never counted twice."""
 
-    def __init__(self, url: str, namespace: str) -> None:
+    def __init__(self, url: str, namespace: str, timeout: float = 5.0) -> None:
         import redis
 
-        self.r = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+        self.r = redis.Redis.from_url(url, socket_connect_timeout=min(timeout, 2.0),
+                                      socket_timeout=timeout)
+        if timeout < 5.0:  # a budgeted caller (the service): one try, then its breaker
+            from features.store import one_try
+
+            one_try(self.r)
         self.prefix = f"nba:{namespace}:history:"
+        self.payloads = f"nba:{namespace}:events:"
 
     def _key(self, customer_id: str) -> str:
         return self.prefix + customer_id
@@ -127,7 +135,9 @@ class RedisHistory:
             cust, ts, payload = _records(chunk)
             pipe = self.r.pipeline(transaction=False)
             for i, (c, t, p) in enumerate(zip(cust, ts, payload, strict=True)):
-                pipe.zadd(self._key(c), {orjson.dumps(p): int(t)})
+                event_id = str(p[0])
+                pipe.zadd(self._key(c), {event_id: int(t)})
+                pipe.hset(self.payloads + c, event_id, orjson.dumps(p))
                 if i % 5000 == 4999:
                     pipe.execute()
             pipe.execute()
@@ -138,11 +148,16 @@ class RedisHistory:
         pipe = self.r.pipeline(transaction=False)
         for c in ids:
             pipe.zrange(self._key(c), 0, -1, withscores=True)
+            pipe.hgetall(self.payloads + c)
+        replies = pipe.execute()
         rows, ts = [], []
-        for c, members in zip(ids, pipe.execute(), strict=True):
+        for i, c in enumerate(ids):
+            members, payloads = replies[2 * i], replies[2 * i + 1]
             for member, score in members:
-                rows.append((c, *orjson.loads(member)))
-                ts.append(score)
+                p = payloads.get(member)
+                if p is not None:
+                    rows.append((c, *orjson.loads(p)))
+                    ts.append(score)
         return _frame(rows, ts)
 
     def trim(self, before: pd.Timestamp) -> int:
@@ -150,23 +165,31 @@ class RedisHistory:
         sticky = {str(e) for e in STICKY_EVENTS}
         removed = 0
         for key in self.r.scan_iter(match=self.prefix + "*", count=1000):
+            customer = key.decode()[len(self.prefix):]
             old = self.r.zrangebyscore(key, "-inf", f"({cutoff}")
-            drop = [m for m in old if orjson.loads(m)[1] not in sticky]
+            if not old:
+                continue
+            payloads = self.r.hmget(self.payloads + customer, old)
+            drop = [m for m, p in zip(old, payloads, strict=True)
+                    if p is None or orjson.loads(p)[1] not in sticky]
             if drop:
                 removed += self.r.zrem(key, *drop)
+                self.r.hdel(self.payloads + customer, *drop)
         return removed
 
     def clear(self) -> None:
-        keys = list(self.r.scan_iter(match=self.prefix + "*", count=1000))
-        for i in range(0, len(keys), 1000):
-            self.r.delete(*keys[i:i + 1000])
+        for prefix in (self.prefix, self.payloads):
+            keys = list(self.r.scan_iter(match=prefix + "*", count=1000))
+            for i in range(0, len(keys), 1000):
+                self.r.delete(*keys[i:i + 1000])
 
     def close(self) -> None:
         self.r.close()
 
 
-def open_history(settings) -> EventHistory:
-    """The history store matching the online store setting."""
+def open_history(settings, timeout: float = 5.0) -> EventHistory:
+    """The history store matching the online store setting (`timeout`: seconds a Redis call
+    may take; the service uses its read budget)."""
     if settings.online_store.startswith("redis://"):
-        return RedisHistory(settings.online_store, settings.feast_project)
+        return RedisHistory(settings.online_store, settings.feast_project, timeout)
     return SqliteHistory(settings.feature_repo_dir / "history.db")

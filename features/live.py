@@ -1,7 +1,8 @@
 """Live feature updates: raw events -> that customer's online features, within a second.
 
-`LiveUpdater.ingest` validates a batch of events (bad ones go to `DATA/live/rejects.csv` with a
-reason), appends the good ones to a durable log (`DATA/live/events.jsonl`) and to the history
+`LiveUpdater.ingest` validates a batch of events (bad ones go to `DATA/live/rejects.jsonl` with
+a reason), appends the good ones to a durable log (`DATA/live/events.jsonl`; both rotate, see
+features/logfiles.py) and to the history
 store, recomputes the touched customers' features with the same transforms as the offline build,
 and pushes them to Feast's push sources. Callers batch events (the `nba events ingest` consumer
 does so by size and time) because one push of many rows costs far less than many pushes.
@@ -9,20 +10,20 @@ does so by size and time) because one push of many rows costs far less than many
 
 from __future__ import annotations
 
+import logging
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import orjson
 import pandas as pd
 
 from features import schema as s
 from features.history import EventHistory, open_history
+from features.logfiles import append_jsonl
 from features.repo.data_sources import ACTIVITY_PUSH, ITEMS_PUSH
 from features.settings import Settings
-from features.store import StoreUnavailable, open_store
+from features.store import StoreUnavailable, open_store, store_errors
 from features.transforms import customer_activity_rows, customer_items
 from features.validation import validate_events
 
@@ -31,6 +32,9 @@ if TYPE_CHECKING:
 
 MAX_FUTURE = "1h"  # live events more than this ahead of the clock are rejected
 LIVE_DIR = "live"
+EVENTS_LOG = "events.jsonl"
+REJECTS_LOG = "rejects.jsonl"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -43,18 +47,6 @@ class IngestResult:
     seconds: float = 0.0
 
 
-def _connection_errors() -> tuple[type[BaseException], ...]:
-    errors: list[type[BaseException]] = [ConnectionError, TimeoutError, OSError]
-    try:
-        import redis
-
-        errors.append(redis.exceptions.ConnectionError)
-        errors.append(redis.exceptions.TimeoutError)
-    except ImportError:  # pragma: no cover - redis is a dependency
-        pass
-    return tuple(errors)
-
-
 class LiveUpdater:
     """Turns raw events into fresh online features (one per process; reuse it)."""
 
@@ -65,7 +57,7 @@ class LiveUpdater:
         self.history = history or open_history(settings)
         self.live_dir: Path = settings.data_dir / LIVE_DIR
         self.live_dir.mkdir(parents=True, exist_ok=True)
-        self._errors = _connection_errors()
+        self._errors = store_errors()
         self._views: dict[str, list] = {}
 
     def ingest(self, events: pd.DataFrame | list[dict[str, Any]],
@@ -75,33 +67,64 @@ class LiveUpdater:
         raw = pd.DataFrame(events) if not isinstance(events, pd.DataFrame) else events.copy()
         if raw.empty:
             return IngestResult()
-        if s.EVENT_ID not in raw.columns:
-            raw[s.EVENT_ID] = None
-        missing = raw[s.EVENT_ID].isna() | (raw[s.EVENT_ID].astype(str).str.strip() == "")
-        raw.loc[missing, s.EVENT_ID] = [uuid.uuid4().hex for _ in range(int(missing.sum()))]
-        checked = validate_events(raw, now=now, max_future=MAX_FUTURE)
+        # events without an id get one from their content (validate_events): a retried batch
+        # or a re-run after a crash lands on the same ids, which the history keeps once
+        checked = validate_events(raw, now=now, max_future=MAX_FUTURE, require=False)
         result = IngestResult(accepted=len(checked.valid), rejected=len(checked.rejects),
                               rejected_by_reason=checked.reason_counts,
                               reasons=checked.rejects[s.REASON].tolist())
         if len(checked.rejects):
-            self._append_csv(self.live_dir / "rejects.csv", checked.rejects)
+            self.reject(checked.rejects)
         if checked.valid.empty:
             result.seconds = time.perf_counter() - t0
             return result
-        self._append_jsonl(self.live_dir / "events.jsonl", checked.valid)
+        self._append_events(checked.valid)
         customers = checked.valid[s.CUSTOMER_ID].unique().tolist()
         try:
             self.history.append(checked.valid)
             self.push_features(customers)
         except self._errors as exc:
+            log.warning("live ingest: online store unavailable (%s: %s); %d events kept in %s",
+                        type(exc).__name__, exc, len(checked.valid), self.events_log)
             raise StoreUnavailable(
-                f"online store unavailable ({type(exc).__name__}: {exc}); the "
-                f"{len(checked.valid)} accepted events are kept in "
-                f"{self.live_dir / 'events.jsonl'}: replay them with "
-                "`nba events ingest --replay` once the store is back") from None
+                f"online store unavailable; the {len(checked.valid)} accepted events are kept "
+                "in the live event log: replay them with `nba events ingest --replay` once the "
+                "store is back") from None
         result.customers = customers
         result.seconds = time.perf_counter() - t0
         return result
+
+    @classmethod
+    def rejects_only(cls, settings: Settings) -> LiveUpdater:
+        """An updater that only records rejects (no store, no history): for readers that
+        refuse input before it reaches a worker."""
+        self = cls.__new__(cls)
+        self.settings, self.live_dir = settings, settings.data_dir / LIVE_DIR
+        self.live_dir.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def keep(self, events: pd.DataFrame, now: pd.Timestamp | None = None) -> IngestResult:
+        """Validate and log events without touching the stores (the store is down: they wait
+        in the live log for `nba events ingest --replay`)."""
+        checked = validate_events(events, now=now, max_future=MAX_FUTURE, require=False)
+        if len(checked.rejects):
+            self.reject(checked.rejects)
+        if len(checked.valid):
+            self._append_events(checked.valid)
+        return IngestResult(accepted=len(checked.valid), rejected=len(checked.rejects),
+                            rejected_by_reason=checked.reason_counts,
+                            reasons=checked.rejects[s.REASON].tolist())
+
+    @property
+    def events_log(self) -> Path:
+        return self.live_dir / EVENTS_LOG
+
+    def reject(self, rows: pd.DataFrame) -> None:
+        """Keep refused input with its reason (`rejects.jsonl`, rotating)."""
+        recs = rows.assign(received_at=pd.Timestamp.now(tz="UTC").isoformat())
+        recs = recs.astype(object).where(recs.notna(), None).to_dict("records")
+        append_jsonl(self.live_dir / REJECTS_LOG, recs, self.settings.log_max_bytes,
+                     self.settings.log_keep)
 
     def push_features(self, customers: list[str]) -> pd.DataFrame:
         """Recompute and push the features of `customers` from their history; return activity."""
@@ -126,19 +149,11 @@ class LiveUpdater:
         for fv in self._views[push_source]:
             provider.ingest_df(fv, df)
 
-    @staticmethod
-    def _append_jsonl(path: Path, df: pd.DataFrame) -> None:
+    def _append_events(self, df: pd.DataFrame) -> None:
         recs = df.astype({s.EVENT_TYPE: str}).assign(
             **{s.EVENT_TS: df[s.EVENT_TS].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")})
         recs = recs.astype(object).where(recs.notna(), None).to_dict("records")
-        with path.open("ab") as f:
-            for r in recs:
-                f.write(orjson.dumps(r) + b"\n")
-
-    @staticmethod
-    def _append_csv(path: Path, df: pd.DataFrame) -> None:
-        df = df.assign(received_at=pd.Timestamp.now(tz="UTC").isoformat())
-        df.to_csv(path, mode="a", header=not path.exists(), index=False)
+        append_jsonl(self.events_log, recs, self.settings.log_max_bytes, self.settings.log_keep)
 
     def close(self) -> None:
         self.history.close()

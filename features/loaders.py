@@ -79,22 +79,36 @@ class LoadResult:
     report: dict[str, Any] = field(default_factory=dict)
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    """Read a CSV (optionally compressed) or Parquet file, all CSV columns as text."""
+def read_table(path: Path, text: bool = True) -> pd.DataFrame:
+    """Read a CSV (optionally compressed) or Parquet file: the one table reader. `text` keeps
+    every CSV column as text (loaders validate types themselves); otherwise pandas infers
+    them (campaign logs). Anything unreadable is a SchemaError naming the file and the problem,
+    never a traceback."""
+    path = Path(path)
+    if path.is_dir():
+        raise SchemaError(f"{path}: is a directory, expected a .csv, .csv.gz, .tsv or .parquet "
+                          "file")
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file")
     name = path.name.lower()
-    if name.endswith((".parquet", ".pq")):
-        return pd.read_parquet(path)
-    if name.endswith((".csv", ".csv.gz", ".csv.zip", ".txt", ".tsv")):
-        sep = "\t" if name.endswith(".tsv") else ","
-        try:
-            return pd.read_csv(path, dtype=str, keep_default_na=False, sep=sep,
-                               encoding_errors="replace")
-        except pd.errors.ParserError as exc:
-            raise SchemaError(f"{path}: not a readable CSV ({exc})".splitlines()[0]) from None
-        except pd.errors.EmptyDataError:
-            raise SchemaError(f"{path}: the file is empty") from None
+    try:
+        if name.endswith((".parquet", ".pq")):
+            return pd.read_parquet(path)
+        if name.endswith((".csv", ".csv.gz", ".csv.zip", ".txt", ".tsv", ".gz")):
+            sep = "\t" if name.endswith(".tsv") else ","
+            if text:
+                return pd.read_csv(path, dtype=str, keep_default_na=False, sep=sep,
+                                   encoding_errors="replace")
+            return pd.read_csv(path, sep=sep, encoding_errors="replace")
+    except pd.errors.EmptyDataError:
+        raise SchemaError(f"{path}: the file is empty") from None
+    except (pd.errors.ParserError, ValueError, OSError, EOFError, UnicodeError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise SchemaError(f"{path}: not a readable {name.rsplit('.', 1)[-1]} file "
+                          f"({first})") from None
+    except Exception as exc:  # pyarrow raises its own types for corrupt Parquet
+        raise SchemaError(f"{path}: cannot read ({type(exc).__name__}: "
+                          f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
     raise SchemaError(f"{path}: unsupported file type (use .csv, .csv.gz, .tsv or .parquet)")
 
 
@@ -151,14 +165,16 @@ def load_events(
     customers_path: Path | None = None,
     products_path: Path | None = None,
     now: pd.Timestamp | None = None,
+    dayfirst: bool | None = None,
 ) -> LoadResult:
     """Load a generic event log (schema in docs/data.md), with optional customer/product tables."""
     raw = read_table(path)
-    ev = validate_events(raw, now=now)
+    ev = validate_events(raw, now=now, dayfirst=dayfirst)
+    _require_rows(ev, len(raw), path)
     rejects = [("events", ev.rejects)]
     derived = derive_customers(ev.valid)
     if customers_path is not None:
-        cust = validate_customers(read_table(customers_path))
+        cust = validate_customers(read_table(customers_path), dayfirst=dayfirst)
         rejects.append(("customers", cust.rejects))
         extra = derived[~derived[s.CUSTOMER_ID].isin(cust.valid[s.CUSTOMER_ID])]
         customers = pd.concat([cust.valid, extra], ignore_index=True)
@@ -176,6 +192,21 @@ def load_events(
                  manifest={"source": f"events:{path.name}"})
     report = _report(ev, len(raw), {"customers": len(customers), "products": len(products)})
     return LoadResult(ds, _merge_rejects(*rejects), report)
+
+
+def _require_rows(res: Validated, read: int, path: Path,
+                  before: pd.Series | None = None) -> None:
+    """A load that keeps no row is an error that says why, not an empty dataset."""
+    if len(res.valid):
+        return
+    if read == 0:
+        raise SchemaError(f"{path}: no data rows (only a header?)")
+    reasons = pd.concat([res.rejects[s.REASON] if len(res.rejects) else pd.Series(dtype=str),
+                         before if before is not None else pd.Series(dtype=str)])
+    top = reasons.str.split(":").str[0].value_counts().head(3)
+    raise SchemaError(f"{path}: none of the {read:,} rows is usable (" + ", ".join(
+        f"{k}: {v:,}" for k, v in top.items()) + "); see the reasons with --help or fix the "
+        "columns")
 
 
 def _norm(name: str) -> str:
@@ -237,7 +268,8 @@ def _clean_id(col: pd.Series) -> pd.Series:
 
 
 def load_transactions(
-    path: Path, *, mapping: Mapping[str, str] | None = None, now: pd.Timestamp | None = None
+    path: Path, *, mapping: Mapping[str, str] | None = None, now: pd.Timestamp | None = None,
+    dayfirst: bool | None = None,
 ) -> LoadResult:
     """Load an invoice/transaction log as purchase events.
 
@@ -296,7 +328,8 @@ def load_transactions(
         s.CHANNEL: "store",
     })
     pre_ok = reasons == ""
-    checked = validate_events(events[pre_ok], now=now)
+    checked = validate_events(events[pre_ok], now=now, dayfirst=dayfirst)
+    _require_rows(checked, n, path, before=reasons[~pre_ok])
     # Map rows refused by schema validation back to their source rows.
     ok_rows = np.flatnonzero(pre_ok.to_numpy())
     if len(checked.rejects):

@@ -59,6 +59,10 @@ class Settings:
     min_gap_hours: float = 12.0
     quiet_start_hour: int = 22  # customer-local, inclusive
     quiet_end_hour: int = 7  # customer-local, exclusive
+    log_max_mb: float = 64.0  # live and decision logs rotate past this size ...
+    log_keep: int = 4  # ... keeping this many older parts (bounded disk)
+    max_body_mb: float = 2.0  # largest API request body
+    workers: int = 2  # API worker processes
     horizons: str = ""  # e.g. "intent=7d,churn=60d"; empty: chosen from the data
     snapshot_every: str = ""  # e.g. "7d"; empty: weekly, or horizon / 4 for long horizons
     extra: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
@@ -85,6 +89,10 @@ class Settings:
             min_gap_hours=_env_float(env, "NBA_MIN_GAP_HOURS", 12.0),
             quiet_start_hour=_env_int(env, "NBA_QUIET_START_HOUR", 22),
             quiet_end_hour=_env_int(env, "NBA_QUIET_END_HOUR", 7),
+            log_max_mb=_env_float(env, "NBA_LOG_MAX_MB", 64.0),
+            log_keep=_env_int(env, "NBA_LOG_KEEP", 4),
+            max_body_mb=_env_float(env, "NBA_MAX_BODY_MB", 2.0),
+            workers=_env_int(env, "NBA_WORKERS", 2),
             horizons=env.get("NBA_HORIZONS", ""),
             snapshot_every=env.get("NBA_SNAPSHOT_EVERY", ""),
         )
@@ -120,6 +128,11 @@ class Settings:
             raise SettingsError(f"NBA_CONTROL_SHARE={self.control_share}: expected 0 <= x < 1")
         if self.cap_per_day < 0 or self.cap_per_week < 0 or self.min_gap_hours < 0:
             raise SettingsError("frequency caps and minimum gap must be >= 0")
+        if self.workers < 1:
+            raise SettingsError(f"NBA_WORKERS={self.workers}: expected at least 1")
+        if self.log_max_mb <= 0 or self.log_keep < 0 or self.max_body_mb <= 0:
+            raise SettingsError("NBA_LOG_MAX_MB and NBA_MAX_BODY_MB must be > 0, "
+                                "NBA_LOG_KEEP >= 0")
         for name in ("quiet_start_hour", "quiet_end_hour"):
             if not 0 <= getattr(self, name) <= 23:
                 raise SettingsError(f"NBA_{name.upper()}: expected an hour 0..23")
@@ -142,6 +155,10 @@ class Settings:
     def feature_repo_dir(self) -> Path:
         """Per-dataset Feast working directory (offline Parquet, registry, SQLite online store)."""
         return self.data_dir / "feature_store"
+
+    @property
+    def log_max_bytes(self) -> int:
+        return int(self.log_max_mb * 1024 * 1024)
 
     @property
     def models_dir(self) -> Path:

@@ -28,13 +28,51 @@ def offline_paths(settings: Settings) -> OfflinePaths:
     return OfflinePaths(settings.feature_repo_dir / "offline")
 
 
-def _redis_connection_string(url: str) -> str:
+REDIS_PASSWORD_VAR = "NBA_REDIS_PASSWORD"
+
+
+def _redis_connection_string(url: str, timeout: float | None = None,
+                             secret: bool = True) -> str:
+    """Feast's connection string for a redis:// URL. `timeout` bounds every socket call (the
+    service's budget); `secret` False writes `${NBA_REDIS_PASSWORD}` instead of the password
+    (Feast expands it when it reads feature_store.yaml), so no password lands on disk."""
     u = urlparse(url)
     db = (u.path or "/0").strip("/") or "0"
     conn = f"{u.hostname or 'localhost'}:{u.port or 6379},db={db}"
     if u.password:
-        conn += f",password={u.password}"
+        conn += f",password={u.password}" if secret else f",password=${{{REDIS_PASSWORD_VAR}}}"
+    if timeout is not None:  # connecting may take a little longer than a call (TLS, load)
+        conn += f",socket_timeout={timeout},socket_connect_timeout={max(timeout, 1.0)}"
     return conn
+
+
+def redacted(url: str) -> str:
+    """A server URL safe to print: scheme, host and port only."""
+    u = urlparse(url)
+    return f"{u.scheme}://{u.hostname}:{u.port}" if u.hostname else u.scheme
+
+
+def store_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean "the store cannot be reached or answered too late" (degrade and
+    retry later), as opposed to bugs (which must surface)."""
+    import sqlite3
+
+    errors: list[type[BaseException]] = [StoreUnavailable, ConnectionError, TimeoutError,
+                                          OSError, sqlite3.OperationalError]
+    try:
+        import redis
+
+        errors += [redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
+                   redis.exceptions.BusyLoadingError, redis.exceptions.ReadOnlyError]
+    except ImportError:  # pragma: no cover - redis is a dependency
+        pass
+    try:
+        import sqlalchemy.exc
+
+        errors += [sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError]
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(errors)
 
 
 def check_reachable(url: str, timeout: float = 1.0) -> None:
@@ -46,20 +84,24 @@ def check_reachable(url: str, timeout: float = 1.0) -> None:
             return
     except OSError as exc:
         raise StoreUnavailable(
-            f"cannot reach {u.scheme}://{u.hostname}:{port} ({exc.strerror or exc}); is the server "
-            "running? (or unset the NBA_* setting to use the embedded default)") from None
+            f"cannot reach {u.scheme}://{u.hostname}:{port} ({exc.strerror or exc}); is the "
+            "server running? (or unset the NBA_* setting to use the embedded default)") from None
 
 
-def repo_config_dict(settings: Settings) -> dict:
+def repo_config_dict(settings: Settings, timeout: float | None = None,
+                     secret: bool = True) -> dict:
     """The Feast configuration (as in feature_store.yaml) for this dataset and settings."""
     repo = settings.feature_repo_dir.resolve()
     if settings.online_store.startswith("redis://"):
-        online = {"type": "redis",
-                  "connection_string": _redis_connection_string(settings.online_store)}
+        online = {"type": "redis", "connection_string": _redis_connection_string(
+            settings.online_store, timeout, secret)}
     else:
         online = {"type": "sqlite", "path": str(repo / "online.db")}
     if settings.feast_registry:
         path = settings.feast_registry.replace("postgresql://", "postgresql+psycopg://", 1)
+        u = urlparse(path)
+        if u.password and not secret:  # expanded by Feast from the environment
+            path = path.replace(f":{u.password}@", ":${NBA_REGISTRY_PASSWORD}@", 1)
         registry = {"registry_type": "sql", "path": path, "cache_ttl_seconds": 0,
                     "sqlalchemy_config_kwargs": {"pool_pre_ping": True}}
     else:
@@ -75,21 +117,47 @@ def repo_config_dict(settings: Settings) -> dict:
     }
 
 
-def open_store(settings: Settings) -> FeatureStore:
-    """A `FeatureStore` for the dataset in `settings.data_dir` (servers checked first)."""
+def one_try(client) -> None:
+    """redis-py retries a failed or timed-out call 3 times with backoff by default: a hung
+    server would cost four times the budget. A caller with a budget and a circuit breaker wants
+    a timed-out call not retried, and a connection the server closed (idle timeout, restart)
+    retried once at once on a new one (set before the pool opens a connection)."""
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    client.connection_pool.connection_kwargs["retry"] = Retry(
+        NoBackoff(), 1, supported_errors=(redis.exceptions.ConnectionError,))
+
+
+def open_store(settings: Settings, timeout: float | None = None,
+               need_online: bool = True) -> FeatureStore:
+    """A `FeatureStore` for the dataset in `settings.data_dir` (servers checked first; the
+    online store only when `need_online`); `timeout` bounds every online-store socket call
+    (seconds; None: the client default)."""
     import yaml
     from feast import FeatureStore, RepoConfig
 
-    for url in (settings.online_store, settings.feast_registry):
+    for url in (settings.online_store if need_online else "", settings.feast_registry):
         if url.startswith(("redis://", "postgresql")):
-            check_reachable(url)
+            check_reachable(url, timeout=min(timeout or 1.0, 1.0))
     repo: Path = settings.feature_repo_dir
     repo.mkdir(parents=True, exist_ok=True)
-    cfg = repo_config_dict(settings)
-    (repo / "feature_store.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    cfg = repo_config_dict(settings, timeout)
+    # for the feast CLI: no password on disk (see _redis_connection_string), owner-only
+    yaml_path = repo / "feature_store.yaml"
+    yaml_path.write_text(yaml.safe_dump(repo_config_dict(settings, secret=False),
+                                        sort_keys=False))
+    yaml_path.chmod(0o600)
     if cfg["online_store"]["type"] == "sqlite":
         _use_wal(Path(cfg["online_store"]["path"]))
-    return FeatureStore(config=RepoConfig(repo_path=repo.resolve(), **cfg))
+    store = FeatureStore(config=RepoConfig(repo_path=repo.resolve(), **cfg))
+    if timeout is not None and cfg["online_store"]["type"] == "redis":
+        # Feast builds its Redis client lazily; build it now to give it one try per call
+        # (the only reach into Feast internals for this: its provider's online store client)
+        online = store._get_provider().online_store
+        one_try(online._get_client(store.config.online_store))
+    return store
 
 
 def _use_wal(path: Path) -> None:

@@ -49,26 +49,93 @@ def require_columns(df: pd.DataFrame, required: Sequence[str], what: str) -> Non
 _NULL_TEXT = frozenset({"", "nan", "None", "NaN", "<NA>", "null"})
 
 
+NOT_TEXT = "\x00not-text"  # marks a value that is an object, a list or a boolean
+
+
 def _clean_text(v: object) -> str | None:
     if v is None or v is pd.NA or (isinstance(v, float) and v != v):
         return None
+    if isinstance(v, dict | list | tuple | set | bool | bytes):
+        return NOT_TEXT
     text = v.strip() if isinstance(v, str) else str(v).strip()
     return None if text in _NULL_TEXT else text
 
 
 def _clean_str(col: pd.Series) -> pd.Series:
-    """Strings stripped, empty and NA as None (object dtype)."""
+    """Strings stripped, empty and NA as None (object dtype); objects, lists and booleans are
+    marked `NOT_TEXT` (an id is never "{'a': 1}")."""
     return pd.Series([_clean_text(v) for v in col.to_numpy(dtype=object)], index=col.index,
                      dtype=object)
 
 
-def parse_utc(col: pd.Series) -> pd.Series:
-    """Parse timestamps to UTC; naive values are taken as UTC; unparseable become NaT."""
+# Day and month in either order: 03/04/2011, 3.4.11, 03-04-2011.
+_DMY = r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-](\d{2,4})\b"
+# Epoch numbers by magnitude: seconds until year 5138, then ms, us, ns.
+_EPOCH_UNITS = ((1e11, "s"), (1e14, "ms"), (1e17, "us"), (float("inf"), "ns"))
+
+
+def _epoch(num: pd.Series) -> pd.Series:
+    """Numbers as epoch times, the unit read from the magnitude (1.7e9 is seconds, not the
+    nanoseconds of 1970)."""
+    out = pd.Series(pd.NaT, index=num.index, dtype="datetime64[ns, UTC]")
+    lower = 0.0
+    for upper, unit in _EPOCH_UNITS:
+        sel = num.notna() & (num.abs() >= lower) & (num.abs() < upper)
+        if sel.any():
+            out[sel] = pd.to_datetime(num[sel], unit=unit, utc=True, errors="coerce")
+        lower = upper
+    return out
+
+
+def date_order(col: pd.Series) -> bool | None:
+    """True when numeric dates are day-first (some first part > 12), False when month-first,
+    None when no value says (every part <= 12) or there are no such dates; SchemaError when
+    the column has both."""
+    text = col[col.map(lambda v: isinstance(v, str))].astype(str)
+    parts = text.str.extract(_DMY).dropna()
+    if parts.empty:
+        return None
+    first, second = parts[0].astype(int), parts[1].astype(int)
+    day_first, month_first = bool((first > 12).any()), bool((second > 12).any())
+    if day_first and month_first:
+        raise SchemaError("timestamp: dates are day-first in some rows and month-first in "
+                          "others (e.g. " + ", ".join(text.head(2)) + "); fix the file")
+    return True if day_first else (False if month_first else None)
+
+
+def parse_utc(col: pd.Series, dayfirst: bool | None = None) -> pd.Series:
+    """Parse timestamps to UTC; naive values are taken as UTC; numbers are epoch times (unit
+    by magnitude); booleans and other non-times become NaT. Numeric dates like 03/04/2011 are
+    read day-first or month-first as the data shows; when no value shows which, `dayfirst`
+    must say so, else SchemaError (never a silent guess)."""
     if isinstance(col.dtype, pd.DatetimeTZDtype):
         return col.dt.tz_convert("UTC")
     if pd.api.types.is_datetime64_any_dtype(col):
         return col.dt.tz_localize("UTC")
-    return pd.to_datetime(col, utc=True, errors="coerce", format="mixed")
+    if pd.api.types.is_bool_dtype(col):
+        return pd.Series(pd.NaT, index=col.index, dtype="datetime64[ns, UTC]")
+    if pd.api.types.is_numeric_dtype(col):
+        return _epoch(pd.to_numeric(col, errors="coerce").astype(float))
+    values = col.astype(object)
+    is_bool = values.map(lambda v: isinstance(v, bool))
+    is_num = values.map(lambda v: isinstance(v, int | float) and not isinstance(v, bool))
+    digits = values.map(lambda v: isinstance(v, str) and v.strip().isdigit()
+                        and len(v.strip()) >= 9)  # "1700000000"; "19970101" is a date
+    numeric = is_num | digits
+    seen = date_order(values)
+    order = seen if seen is not None else dayfirst
+    if order is None and values[values.map(lambda v: isinstance(v, str))].astype(str).str.match(
+            _DMY).any():
+        sample = values[values.astype(str).str.match(_DMY)].astype(str).iloc[0]
+        raise SchemaError(f"timestamp: dates like {sample!r} could be day-first or month-first "
+                          "and no value tells which; pass --dayfirst or --monthfirst")
+    text = values.where(~(is_bool | numeric), None)
+    out = pd.to_datetime(text, utc=True, errors="coerce", format="mixed",
+                         dayfirst=bool(order))
+    if numeric.any():
+        nums = pd.to_numeric(values.where(numeric, None), errors="coerce").astype(float)
+        out = out.where(~numeric, _epoch(nums))
+    return out
 
 
 class _Reasons:
@@ -76,6 +143,10 @@ class _Reasons:
 
     def __init__(self, index: pd.Index) -> None:
         self.reasons = pd.Series("", index=index, dtype=object)
+
+    def has(self) -> pd.Series:
+        """Rows that already have a reason."""
+        return self.reasons != ""
 
     def add(self, mask: pd.Series | np.ndarray,
             reason: str | Callable[[], pd.Series]) -> None:
@@ -108,21 +179,49 @@ def _numeric(
     return num
 
 
+MAX_QUANTITY = 1_000_000  # a line of more units is a data error, not a purchase
+MAX_PRICE = 1e9
+
+
+def event_ids(events: pd.DataFrame) -> pd.Series:
+    """A stable id per event from its content (customer, type, time, product, price, quantity,
+    query, campaign, channel): the same event sent again (a retry, a re-run after a crash) gets
+    the same id, so stores that keep one row per id never count it twice. Identical rows within
+    one input are distinct events (the k-th copy gets suffix `-k`)."""
+    cols = [c for c in (s.CUSTOMER_ID, s.EVENT_TYPE, s.EVENT_TS, s.PRODUCT_ID, s.PRICE,
+                        s.QUANTITY, s.QUERY, s.CAMPAIGN_ID, s.CHANNEL) if c in events.columns]
+    key = events[cols].astype(str).agg("|".join, axis=1) if cols else pd.Series(
+        "", index=events.index)
+    h = pd.util.hash_pandas_object(key, index=False, hash_key="nba-event-ids-01")
+    copy = key.groupby(key, sort=False).cumcount()
+    return ("h" + h.map(lambda v: f"{v:016x}") + copy.map(lambda k: f"-{k + 1}" if k else ""))
+
+
 def validate_events(
-    raw: pd.DataFrame, *, now: pd.Timestamp | None = None, max_future: str = "1D"
+    raw: pd.DataFrame, *, now: pd.Timestamp | None = None, max_future: str = "1D",
+    dayfirst: bool | None = None, require: bool = True,
 ) -> Validated:
-    """Check and normalize an event log (see `docs/data.md`)."""
-    require_columns(raw, s.EVENT_REQUIRED, "events")
+    """Check and normalize an event log (see `docs/data.md`). With `require` False a missing
+    required column is a reason on every row instead of an error (the live path: one bad batch
+    is answered row by row)."""
+    if require:
+        require_columns(raw, s.EVENT_REQUIRED, "events")
     raw = raw.reset_index(drop=True)
+    for col in s.EVENT_REQUIRED:
+        if col not in raw.columns:
+            raw[col] = None
     reasons = _Reasons(raw.index)
     out = pd.DataFrame(index=raw.index)
     for col, kind in s.EVENT_COLUMNS.items():
         if col in raw.columns and kind == "str":
             out[col] = _clean_str(raw[col])
+            bad = out[col] == NOT_TEXT
+            reasons.add(bad, f"{col}: expected text, got an object, list or boolean")
+            out.loc[bad, col] = None
         elif kind == "str":
             out[col] = None
 
-    reasons.add(out[s.CUSTOMER_ID].isna(), "customer_id: missing")
+    reasons.add(out[s.CUSTOMER_ID].isna() & ~reasons.has(), "customer_id: missing")
 
     etype = out[s.EVENT_TYPE]
     unknown = etype.notna() & ~etype.isin(s.EVENT_TYPES)
@@ -130,8 +229,10 @@ def validate_events(
 
     reasons.add(unknown, lambda: "event_type: unknown '" + etype.astype(str) + "'")
 
-    ts = parse_utc(raw[s.EVENT_TS])
-    reasons.add(ts.isna(),
+    ts = parse_utc(raw[s.EVENT_TS], dayfirst=dayfirst)
+    absent = raw[s.EVENT_TS].isna()
+    reasons.add(absent, "timestamp: missing")
+    reasons.add(ts.isna() & ~absent,
                 lambda: "timestamp: cannot parse '" + raw[s.EVENT_TS].astype(str) + "'")
     limit = (now or pd.Timestamp.now(tz="UTC")) + pd.Timedelta(max_future)
     reasons.add(ts > limit, lambda: "timestamp: in the future (" + ts.astype(str) + ")")
@@ -147,6 +248,8 @@ def validate_events(
         else pd.Series(np.nan, index=raw.index)
     )
     reasons.add(price < 0, lambda: "price: negative (" + price.astype(str) + ")")
+    reasons.add(np.isinf(price) | (price > MAX_PRICE),
+                lambda: "price: not a finite number below 1e9 (" + price.astype(str) + ")")
     out[s.PRICE] = price.astype(float)
 
     qty = (
@@ -158,15 +261,19 @@ def validate_events(
     # 0 means "not applicable" (e.g. a view); a cart add or purchase needs a positive quantity.
     nonpositive = (qty < 0) | ((qty == 0) & is_cart_or_buy)
     reasons.add(nonpositive, lambda: "quantity: must be positive (" + qty.astype(str) + ")")
+    huge = ~np.isfinite(qty.fillna(0)) | (qty > MAX_QUANTITY)
+    reasons.add(huge, lambda: f"quantity: more than {MAX_QUANTITY:,} units (" +
+                qty.astype(str) + ")")
+    qty = qty.where(~huge, 0)
     out[s.QUANTITY] = qty.where(qty.notna() | ~is_cart_or_buy, 1).fillna(0).astype("int64")
 
-    if s.EVENT_ID in raw.columns:
-        dup = out[s.EVENT_ID].notna() & out[s.EVENT_ID].duplicated(keep="first")
-        reasons.add(dup, lambda: "event_id: duplicate '" + out[s.EVENT_ID].astype(str) + "'")
-        missing_id = out[s.EVENT_ID].isna()
-    else:
-        missing_id = pd.Series(True, index=raw.index)
-    out.loc[missing_id, s.EVENT_ID] = [f"row-{i + 1}" for i in np.flatnonzero(missing_id)]
+    missing_id = out[s.EVENT_ID].isna()
+    if missing_id.any():  # content-derived: a retried event gets the same id
+        normal = out.assign(**{s.EVENT_TS: ts, s.PRICE: out[s.PRICE], s.QUANTITY:
+                               out[s.QUANTITY]})
+        out.loc[missing_id, s.EVENT_ID] = event_ids(normal[missing_id]).to_numpy()
+    dup = out[s.EVENT_ID].notna() & out[s.EVENT_ID].duplicated(keep="first")
+    reasons.add(dup, lambda: "event_id: duplicate '" + out[s.EVENT_ID].astype(str) + "'")
 
     result = reasons.split(raw, out[list(s.EVENT_COLUMNS)])
     result.valid = sort_events(result.valid)
@@ -191,7 +298,7 @@ def _bool_col(col: pd.Series, name: str, reasons: _Reasons, default: bool) -> pd
     return pd.Series(np.where(parsed.isna(), default, parsed), index=col.index).astype(bool)
 
 
-def validate_customers(raw: pd.DataFrame) -> Validated:
+def validate_customers(raw: pd.DataFrame, dayfirst: bool | None = None) -> Validated:
     """Check and normalize a customers table."""
     require_columns(raw, s.CUSTOMER_REQUIRED, "customers")
     raw = raw.reset_index(drop=True)
@@ -204,7 +311,7 @@ def validate_customers(raw: pd.DataFrame) -> Validated:
     reasons.add(dup,
                 lambda: "customer_id: duplicate '" + out[s.CUSTOMER_ID].astype(str) + "'")
     if s.SIGNUP_TS in raw.columns:
-        ts = parse_utc(raw[s.SIGNUP_TS])
+        ts = parse_utc(raw[s.SIGNUP_TS], dayfirst=dayfirst)
         given = raw[s.SIGNUP_TS].notna() & (raw[s.SIGNUP_TS].astype(str).str.strip() != "")
         reasons.add(given & ts.isna(), lambda: "signup_ts: cannot parse '" +
                     raw[s.SIGNUP_TS].astype(str) + "'")

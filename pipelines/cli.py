@@ -64,19 +64,26 @@ def simulate(
     _print_summary(manifest)
 
 
+DayFirstOpt = Annotated[bool | None, typer.Option(
+    "--dayfirst/--monthfirst", help="How to read dates like 03/04/2011 when no value in the "
+    "file shows it (default: read from the data, refuse when it cannot tell)",
+    show_default=False)]
+
+
 @load_app.command("events")
 def load_events(
     path: Annotated[Path, typer.Argument(help="Event log: CSV or Parquet (schema: docs/data.md)")],
     data: DataOpt = None,
     customers: Annotated[Path | None, typer.Option(help="Optional customers table")] = None,
     products: Annotated[Path | None, typer.Option(help="Optional products table")] = None,
+    dayfirst: DayFirstOpt = None,
 ) -> None:
     """Load a generic event log; invalid rows go to DATA/rejects.csv with a reason each."""
     from pipelines.data_steps import load_events_step
 
     settings = _settings(data)
     with stage(f"loading events from {path}"):
-        report = load_events_step(path, settings.data_dir, customers, products)
+        report = load_events_step(path, settings.data_dir, customers, products, dayfirst)
     _print_load_report(report, settings.data_dir)
 
 
@@ -89,13 +96,14 @@ def load_transactions(
         typer.Option("--map", help='Column mapping, e.g. invoice=Invoice,customer_id="Customer ID"'
                      " (defaults guess common names)"),
     ] = None,
+    dayfirst: DayFirstOpt = None,
 ) -> None:
     """Load a transaction-only log as purchase events (returns and bad rows reported)."""
     from pipelines.data_steps import load_transactions_step
 
     settings = _settings(data)
     with stage(f"loading transactions from {path}"):
-        report = load_transactions_step(path, settings.data_dir, map_)
+        report = load_transactions_step(path, settings.data_dir, map_, dayfirst)
     _print_load_report(report, settings.data_dir)
 
 
@@ -179,21 +187,26 @@ def events_ingest(
 
     settings = _settings(data)
     ensure_features(settings)
+    records, replaying = None, []
     if replay:
-        log = settings.data_dir / LIVE_DIR / "events.jsonl"
-        backup = log.with_suffix(".replayed.jsonl")
-        if not log.exists():
-            raise FileNotFoundError(f"{log}: nothing to replay")
-        log.rename(backup)
-        source = str(backup)
-    summary = ingest(settings, read_records(source), batch_size, max_wait_ms / 1000, workers)
+        from itertools import chain
+
+        from pipelines.ingest import take_for_replay
+
+        replaying = take_for_replay(settings)
+        records = chain.from_iterable(read_records(str(p)) for p in replaying)
+    summary = ingest(settings, records or read_records(source), batch_size, max_wait_ms / 1000,
+                     workers)
+    for p in replaying:  # applied (idempotently): the copies are no longer needed
+        p.unlink(missing_ok=True)
     rate = summary.accepted / summary.seconds if summary.seconds else 0.0
     out.print(f"accepted {summary.accepted:,} events in {summary.batches} batches "
               f"({rate:,.0f} events/s); rejected {summary.rejected:,}")
     for reason, n in summary.rejected_by_reason.items():
         out.print(f"    {reason}: {n}")
     if summary.rejected:
-        out.print(f"  rejected events with reasons: {settings.data_dir / LIVE_DIR / 'rejects.csv'}")
+        out.print("  rejected events with reasons: "
+                  f"{settings.data_dir / LIVE_DIR / 'rejects.jsonl'}")
 
 
 HorizonOpt = Annotated[str | None, typer.Option(
@@ -326,18 +339,23 @@ def batch_score(
 @app.command()
 def serve(
     data: DataOpt = None,
-    host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
+    host: Annotated[str, typer.Option(help="Interface to bind (beyond 127.0.0.1 needs "
+                                         "NBA_API_KEY)")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port")] = 3000,
+    insecure_no_auth: Annotated[bool, typer.Option(
+        "--insecure-no-auth", help="Allow a non-loopback --host without NBA_API_KEY")] = False,
 ) -> None:
     """Serve decisions over HTTP (BentoML): POST /next_best_action, /next_best_action/batch,
     /events; docs at /docs."""
     from pipelines.feature_steps import ensure_features
+    from pipelines.serve_steps import check_bind
     from pipelines.serve_steps import serve as run
 
     settings = _settings(data)
-    ensure_features(settings)
+    check_bind(settings, host, insecure_no_auth)
+    ensure_features(settings, online_optional=True)
     out.print(f"serving decisions for {settings.data_dir} on http://{host}:{port} (docs: /docs)")
-    raise typer.Exit(run(settings, host, port))
+    run(settings, host, port, insecure_no_auth)
 
 
 @app.command()

@@ -9,7 +9,7 @@ import pandas as pd
 
 from features.dataset import write_dataset
 from features.simulator import SimConfig, simulate
-from pipelines.console import UserError, step
+from pipelines.console import step
 
 
 def simulate_step(cfg: SimConfig, out: Path) -> dict[str, Any]:
@@ -19,38 +19,34 @@ def simulate_step(cfg: SimConfig, out: Path) -> dict[str, Any]:
 
 
 def load_events_step(
-    path: Path, out: Path, customers: Path | None = None, products: Path | None = None
+    path: Path, out: Path, customers: Path | None = None, products: Path | None = None,
+    dayfirst: bool | None = None,
 ) -> dict[str, Any]:
     """Load a generic event log into `out`; refused rows go to `out/rejects.csv`."""
     from features.loaders import load_events
 
-    res = load_events(path, customers_path=customers, products_path=products)
+    res = load_events(path, customers_path=customers, products_path=products,
+                      dayfirst=dayfirst)
     write_dataset(out, res.dataset, rejects=res.rejects, extra_manifest={"load": res.report})
     return res.report
 
 
-def load_transactions_step(path: Path, out: Path, mapping: str | None = None) -> dict[str, Any]:
+def load_transactions_step(path: Path, out: Path, mapping: str | None = None,
+                           dayfirst: bool | None = None) -> dict[str, Any]:
     """Load a transaction log into `out` as purchase events; refused rows to `out/rejects.csv`."""
     from features.loaders import load_transactions, parse_mapping
 
-    res = load_transactions(path, mapping=parse_mapping(mapping))
+    res = load_transactions(path, mapping=parse_mapping(mapping), dayfirst=dayfirst)
     write_dataset(out, res.dataset, rejects=res.rejects, extra_manifest={"load": res.report})
     return res.report
 
 
 def read_table(path: Path) -> pd.DataFrame:
-    """A CSV or Parquet table, or a one-line UserError."""
-    if not path.exists():
-        raise UserError(f"{path}: no such file")
-    suffix = path.suffix.lower()
-    try:
-        if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-        if suffix in (".csv", ".gz", ".txt"):
-            return pd.read_csv(path)
-    except Exception as exc:  # unreadable content: say which file and why
-        raise UserError(f"{path}: cannot read ({type(exc).__name__}: {exc})") from None
-    raise UserError(f"{path}: expected a .csv or .parquet file")
+    """A CSV or Parquet table with inferred types (campaign logs, outcomes): the loaders' one
+    reader, which turns anything unreadable into a one-line error."""
+    from features.loaders import read_table as read
+
+    return read(path, text=False)
 
 
 def write_table(frame: pd.DataFrame, path: Path) -> None:

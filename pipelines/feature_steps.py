@@ -53,7 +53,7 @@ def apply_step(settings: Settings) -> list[str]:
     """Register entities, sources, views and services in the Feast registry."""
     from features.repo import definitions
 
-    store = open_store(settings)
+    store = open_store(settings, need_online=False)  # the registry; new views need no store
     objects = definitions(offline_paths(settings))
     store.apply(objects)
     (settings.feature_repo_dir / APPLIED_MARK).write_text(_fingerprint(settings))
@@ -120,8 +120,12 @@ def seed_history(settings: Settings, events: pd.DataFrame, end: pd.Timestamp) ->
         history.close()
 
 
-def ensure_features(settings: Settings) -> None:
-    """Run whichever feature step is missing for this dataset."""
+def ensure_features(settings: Settings, online_optional: bool = False) -> None:
+    """Run whichever feature step is missing for this dataset. `online_optional`: an online
+    store that cannot be reached is a warning, not an error (the service starts degraded and
+    reconnects; materialize once the store is back)."""
+    from features.store import StoreUnavailable
+
     st = status(settings)
     if not st.built:
         step("building features (missing for this dataset)")
@@ -131,4 +135,10 @@ def ensure_features(settings: Settings) -> None:
         step("applying the Feast repository")
         apply_step(settings)
     if not st.materialized:
-        materialize_step(settings)
+        try:
+            materialize_step(settings)
+        except StoreUnavailable as exc:
+            if not online_optional:
+                raise
+            step(f"warning: {exc}; starting without it: decisions are degraded until it is "
+                 "back, then run `nba features materialize`")

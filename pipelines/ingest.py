@@ -18,7 +18,6 @@ import pandas as pd
 
 from features.live import LiveUpdater
 from features.settings import Settings
-from features.validation import SchemaError
 
 
 @dataclass
@@ -30,7 +29,12 @@ class IngestSummary:
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
 
 
+REJECT = "__nba_reject__"  # a record that could not be read: {REJECT: reason, "line": n}
+
+
 def _json_lines(stream: IO[bytes], source: str) -> Iterator[dict[str, Any]]:
+    """Objects of a JSON-lines stream; a line that is not a JSON object becomes a reject
+    record (kept with its reason) and reading goes on."""
     for n, line in enumerate(stream, start=1):
         line = line.strip()
         if not line:
@@ -38,10 +42,21 @@ def _json_lines(stream: IO[bytes], source: str) -> Iterator[dict[str, Any]]:
         try:
             rec = orjson.loads(line)
         except orjson.JSONDecodeError as exc:
-            raise SchemaError(f"{source} line {n}: not valid JSON ({exc})") from None
+            yield {REJECT: f"json: line {n} is not valid JSON ({exc})", "line": n,
+                   "text": line[:500].decode("utf-8", "replace")}
+            continue
         if not isinstance(rec, dict):
-            raise SchemaError(f"{source} line {n}: expected a JSON object per line")
+            yield {REJECT: f"json: line {n} is not a JSON object", "line": n,
+                   "text": line[:500].decode("utf-8", "replace")}
+            continue
         yield rec
+
+
+def split_rejects(batch: list[dict[str, Any]]) -> tuple[list[dict[str, Any]],
+                                                         list[dict[str, Any]]]:
+    """Records to ingest, and unreadable lines (with their reasons)."""
+    good = [r for r in batch if REJECT not in r]
+    return good, [r for r in batch if REJECT in r]
 
 
 def micro_batches(records: Iterator[dict[str, Any]], batch_size: int,
@@ -85,6 +100,25 @@ def micro_batches(records: Iterator[dict[str, Any]], batch_size: int,
         raise failure[0]
 
 
+def take_for_replay(settings: Settings) -> list[Path]:
+    """Move every part of the rotating live event log aside (`live/replay/`, oldest first) so
+    re-ingesting it does not grow the log; parts left there by a failed replay come first.
+    Events carry stable ids, so replaying one twice changes nothing."""
+    from features.live import EVENTS_LOG, LIVE_DIR
+    from features.logfiles import rotated
+
+    live = settings.data_dir / LIVE_DIR
+    folder = live / "replay"
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    for i, part in enumerate(rotated(live / EVENTS_LOG, settings.log_keep)):
+        part.rename(folder / f"{stamp}-{i:02d}.jsonl")
+    parts = sorted(folder.glob("*.jsonl"))
+    if not parts:
+        raise FileNotFoundError(f"{live / EVENTS_LOG}: nothing to replay")
+    return parts
+
+
 def read_records(path: str) -> Iterator[dict[str, Any]]:
     """Records from '-' (stdin, JSON lines), a .jsonl, .csv or .parquet file."""
     if path == "-":
@@ -110,10 +144,15 @@ def ingest(settings: Settings, records: Iterator[dict[str, Any]], batch_size: in
     gc.freeze()  # long-lived objects (registry, models) leave the collector's scans
     t0 = time.perf_counter()
     for batch in micro_batches(records, batch_size, max_wait):
-        res = updater.ingest(pd.DataFrame(batch))
+        good, bad = split_rejects(batch)
+        if bad:
+            _count_unreadable(updater, bad, summary)
+        res = updater.ingest(pd.DataFrame(good)) if good else None
+        summary.batches += 1
+        if res is None:
+            continue
         summary.accepted += res.accepted
         summary.rejected += res.rejected
-        summary.batches += 1
         for k, v in res.rejected_by_reason.items():
             summary.rejected_by_reason[k] = summary.rejected_by_reason.get(k, 0) + v
     summary.seconds = time.perf_counter() - t0
@@ -121,14 +160,29 @@ def ingest(settings: Settings, records: Iterator[dict[str, Any]], batch_size: in
     return summary
 
 
+def _count_unreadable(updater: LiveUpdater, bad: list[dict[str, Any]],
+                      summary: IngestSummary) -> None:
+    updater.reject(pd.DataFrame({"line": [r["line"] for r in bad],
+                                 "text": [r["text"] for r in bad],
+                                 "reason": [r[REJECT] for r in bad]}))
+    summary.rejected += len(bad)
+    summary.rejected_by_reason["json"] = summary.rejected_by_reason.get("json", 0) + len(bad)
+
+
 def _ingest_partitioned(settings: Settings, records: Iterator[dict[str, Any]], batch_size: int,
                         max_wait: float, workers: int) -> IngestSummary:
     summary = IngestSummary()
     pool = PartitionedIngest(settings, workers)
+    local = LiveUpdater.rejects_only(settings)
     t0 = time.perf_counter()
     try:
         for i, batch in enumerate(micro_batches(records, batch_size, max_wait)):
-            pool.submit(i, pd.DataFrame(batch))
+            good, bad = split_rejects(batch)
+            if bad:
+                _count_unreadable(local, bad, summary)
+            if not good:
+                continue
+            pool.submit(i, pd.DataFrame(good))
             summary.batches += 1
             pool.poll(summary)
         while pool.pending():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -113,8 +112,21 @@ def batch_score_step(settings: Settings, out: Path, now: pd.Timestamp | None = N
     return frame, decisions
 
 
-def serve(settings: Settings, host: str, port: int) -> int:
-    """Run the BentoML service in the foreground (Ctrl-C stops it)."""
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def check_bind(settings: Settings, host: str, insecure: bool = False) -> None:
+    """Binding beyond loopback without NBA_API_KEY is refused unless `insecure`."""
+    if host not in LOOPBACK and not settings.api_key and not insecure:
+        raise UserError(f"--host {host} exposes the API beyond this machine without a key: set "
+                        "NBA_API_KEY (callers send X-API-Key or Authorization: Bearer), or pass "
+                        "--insecure-no-auth")
+
+
+def serve(settings: Settings, host: str, port: int, insecure: bool = False) -> None:
+    """Replace this process with the BentoML server (exec: signals such as SIGTERM from a
+    supervisor reach the server itself, and nothing is left running on the port)."""
+    check_bind(settings, host, insecure)
     env = {**os.environ, "NBA_DATA_DIR": str(settings.data_dir.resolve()),
            "NBA_HOME": str(settings.home.resolve())}
     if settings.mlflow_tracking_uri:
@@ -122,4 +134,7 @@ def serve(settings: Settings, host: str, port: int) -> int:
     cmd = [sys.executable, "-m", "bentoml", "serve", "serving.service:NextBestAction",
            "--host", host, "--port", str(port)]
     root = Path(__file__).resolve().parents[1]
-    return subprocess.call(cmd, env=env, cwd=root)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.chdir(root)
+    os.execve(sys.executable, cmd, env)

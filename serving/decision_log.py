@@ -19,15 +19,39 @@ LOG_FIELDS = tuple(dict.fromkeys((
 
 
 class DecisionLog:
-    def __init__(self, directory: Path) -> None:
+    """Decisions as JSON lines, one file per day (`decisions-YYYY-MM-DD.jsonl`, a day past
+    `max_bytes` continues in `decisions-YYYY-MM-DD-2.jsonl`, ...); the oldest files are deleted
+    once the directory holds more than `max_files`, so the log's disk use is bounded."""
+
+    def __init__(self, directory: Path, max_bytes: int = 64 * 2**20, max_files: int = 60
+                 ) -> None:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
+        self.max_bytes, self.max_files = max_bytes, max_files
         self._lock = threading.Lock()
         self._day: str | None = None
+        self._part = 1
+        self._size = 0
         self._file = None
 
-    def path_for(self, when: datetime) -> Path:
-        return self.directory / f"decisions-{when:%Y-%m-%d}.jsonl"
+    def path_for(self, when: datetime, part: int = 1) -> Path:
+        suffix = "" if part == 1 else f"-{part}"
+        return self.directory / f"decisions-{when:%Y-%m-%d}{suffix}.jsonl"
+
+    def _open(self, when: datetime) -> None:
+        if self._file is not None:
+            self._file.close()
+        path = self.path_for(when, self._part)
+        # unbuffered append: one write call per batch, so processes sharing the file (batch
+        # workers, service workers) never interleave inside a line
+        self._file = path.open("ab", buffering=0)
+        self._size = path.stat().st_size
+        self._prune()
+
+    def _prune(self) -> None:
+        files = sorted(self.directory.glob("decisions-*.jsonl"), key=lambda p: p.stat().st_mtime)
+        for old in files[: max(0, len(files) - self.max_files)]:
+            old.unlink(missing_ok=True)
 
     def write(self, records: list[dict[str, Any]], when: datetime) -> None:
         day = f"{when:%Y-%m-%d}"
@@ -35,13 +59,13 @@ class DecisionLog:
                         for r in records)
         with self._lock:
             if day != self._day:
-                if self._file is not None:
-                    self._file.close()
-                # unbuffered append: one write call per batch, so processes sharing the
-                # file (batch workers, service workers) never interleave inside a line
-                self._file = self.path_for(when).open("ab", buffering=0)
-                self._day = day
+                self._day, self._part = day, 1
+                self._open(when)
+            elif self._size + len(blob) > self.max_bytes:
+                self._part += 1
+                self._open(when)
             self._file.write(blob)
+            self._size += len(blob)
 
     def close(self) -> None:
         with self._lock:

@@ -7,6 +7,7 @@ HTTP. A store outage never fails a decision: it is decided on defaults and flagg
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -15,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from features.settings import Settings
-from features.store import offline_paths, open_store
+from features.store import offline_paths
 from serving.catalog import load_catalog
 from serving.decision_log import DecisionLog, log_inputs
 from serving.online import OnlineFeatures, is_known
@@ -24,84 +25,155 @@ from serving.schemas import Decision, DecisionRequest, TriggerEvent
 from serving.scoring import Scorer
 
 log = logging.getLogger(__name__)
-READ_BUDGET_S = 0.2  # an online read slower than this is abandoned: decide on defaults
-PER_CUSTOMER_S = 0.005  # batch reads get more time
-COOLDOWN_S = 10.0  # after a failed read, skip the store this long (then try again)
+READ_TIMEOUT_S = 0.5  # an online read slower than this is abandoned: decide on defaults
+WRITE_TIMEOUT_S = 1.0  # one live-path call (history, push) gets this long
+COOLDOWN_S = 10.0  # after a store failure, skip the store this long (then try again)
 
 
-class StoreBreaker:
-    """Bounds the cost of an online-store outage: each read gets a time budget, and after a
-    failure the store is skipped for a cool-down, so degraded decisions stay fast."""
+class Breaker:
+    """A circuit breaker: after a store failure the store is skipped for a cool-down, so
+    degraded answers stay fast; the next call after it tries again. Time budgets come from the
+    clients' own socket timeouts (the call runs on the caller's thread: no hand-off)."""
 
-    def __init__(self, budget: float = READ_BUDGET_S, cooldown: float = COOLDOWN_S) -> None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        self.budget, self.cooldown = budget, cooldown
+    def __init__(self, name: str, cooldown: float = COOLDOWN_S) -> None:
+        self.name, self.cooldown = name, cooldown
         self.open_until = 0.0
-        self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="online-read")
+        self.last_error: str | None = None
 
-    def call(self, n: int, fn, *args):
-        """fn(*args) for `n` customers, or raise `StoreUnavailable` (fast while open)."""
-        import time as _time
-        from concurrent.futures import TimeoutError as FutureTimeout
+    @property
+    def is_open(self) -> bool:
+        return time.monotonic() < self.open_until
 
-        from features.store import StoreUnavailable
+    def call(self, fn, *args):
+        """fn(*args), or StoreUnavailable: at once while open, or when fn fails on the store.
+        Other exceptions (bugs) propagate."""
+        from features.store import StoreUnavailable, store_errors
 
-        now = _time.monotonic()
-        if now < self.open_until:
-            raise StoreUnavailable("online store skipped (recent failure, cooling down)")
-        future = self.pool.submit(fn, *args)
-        budget = self.budget + PER_CUSTOMER_S * n
+        if self.is_open:
+            raise StoreUnavailable(f"{self.name} skipped after a recent failure "
+                                   f"({self.last_error}); retrying in "
+                                   f"{self.open_until - time.monotonic():.0f} s")
         try:
-            return future.result(timeout=budget)
-        except FutureTimeout:
-            self.open_until = _time.monotonic() + self.cooldown
-            raise StoreUnavailable(f"online read exceeded {budget * 1000:.0f} ms") from None
-        except Exception as exc:
-            self.open_until = _time.monotonic() + self.cooldown
-            raise StoreUnavailable(f"online read failed: {exc}") from exc
+            out = fn(*args)
+        except store_errors() as exc:
+            self.trip(f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}")
+            raise StoreUnavailable(f"{self.name} failed ({self.last_error})") from exc
+        self.last_error = None
+        return out
+
+    def trip(self, why: str) -> None:
+        self.open_until = time.monotonic() + self.cooldown
+        self.last_error = why
 
 
 class DecisionEngine:
+    """Decisions from online features, champion models and the policy. It starts whatever is
+    down: an unreachable online store or model registry leaves it answering degraded decisions
+    (and not ready, with the reason) until they come back; it reconnects by itself."""
+
     def __init__(self, settings: Settings, *, scorer: Scorer | None = None,
                  log_decisions: bool = True) -> None:
         self.settings = settings
-        self.store = open_store(settings)
-        self.online = OnlineFeatures(self.store)
-        self.scorer = scorer if scorer is not None else Scorer.from_registry(settings)
         self.catalog = load_catalog(settings.data_dir, offline_paths(settings))
         self.config = PolicyConfig.from_settings(settings)
-        self.log = DecisionLog(settings.data_dir / "decisions") if log_decisions else None
-        self.breaker = StoreBreaker()
+        self.log = (DecisionLog(settings.data_dir / "decisions", settings.log_max_bytes,
+                                max_files=max(10, 15 * (settings.log_keep + 1)))
+                    if log_decisions else None)
+        self.breaker = Breaker("online store")
+        self.live_breaker = Breaker("live path")
         self.bandit = load_bandit(settings, self.config)
+        self.store = self.online = None
+        self.store_error: str | None = None
+        self.models_error: str | None = None
+        self._fixed_scorer = scorer is not None
+        self.scorer = scorer if scorer is not None else Scorer()
+        self._retry_at = 0.0
         self._live = None
-        self._warm_up()
+        self._recover(force=True)
 
-    def _warm_up(self) -> None:
-        """One read at start-up: first reads pay connection and registry set-up costs."""
+    # ------------------------------------------------------------------ dependencies
+    def _recover(self, force: bool = False) -> None:
+        """(Re)connect what is missing: the online store, the models. At most once per
+        cool-down, so an outage never costs every request a connection attempt."""
+        if not force and time.monotonic() < self._retry_at:
+            return
+        self._retry_at = time.monotonic() + COOLDOWN_S
+        if self.online is None:
+            self._connect()
+        if not self._fixed_scorer and (self.models_error is not None or force):
+            self._load_models()
+
+    def _connect(self) -> None:
+        from features.store import open_store, redacted
+
         try:
-            self.online.read(["__warm_up__"], [datetime.now(UTC).timestamp()])
-        except Exception as exc:
-            log.warning("online store not readable at start-up: %s", exc)
+            store = open_store(self.settings, timeout=self._timeout(READ_TIMEOUT_S))
+            online = OnlineFeatures(store)
+            online.read(["__warm_up__"], [datetime.now(UTC).timestamp()])  # pays set-up now
+        except Exception as exc:  # any failure to set up the store: degrade, say why, retry
+            where = redacted(self.settings.online_store)
+            self.store_error = (f"online store {where} unavailable: {type(exc).__name__}: "
+                                f"{str(exc).splitlines()[0][:200] if str(exc) else ''}")
+            log.warning("%s; deciding on defaults until it is back", self.store_error)
+            return
+        self.store, self.online, self.store_error = store, online, None
+        self.breaker.open_until = 0.0
+        log.info("online store connected")
+
+    def _load_models(self) -> None:
+        try:
+            self.scorer = Scorer.from_registry(self.settings)
+            self.models_error = None
+        except Exception as exc:  # the registry is a server: any failure to reach it
+            self.models_error = (f"model registry unavailable: {type(exc).__name__}: "
+                                 f"{str(exc).splitlines()[0][:200] if str(exc) else ''}")
+            log.warning("%s; deciding without models until it is back", self.models_error)
+
+    def _timeout(self, seconds: float) -> float | None:
+        """Socket budgets for network stores (SQLite is a local file: no network to hang)."""
+        return seconds if self.settings.online_store.startswith("redis://") else None
+
+    def readiness(self) -> tuple[bool, str]:
+        """(ready, reason): ready when the catalog, the online store and the models are."""
+        if not self.catalog.products:
+            return False, "product catalog is empty"
+        self._recover()
+        if self.online is None:
+            return False, self.store_error or "online store not connected"
+        if self.breaker.is_open:
+            return False, f"online store failing: {self.breaker.last_error}"
+        if self.models_error:
+            return False, self.models_error
+        return True, "ready"
+
+    def is_ready(self) -> bool:
+        return self.readiness()[0]
 
     # ------------------------------------------------------------------ decisions
     def decide(self, request: DecisionRequest) -> Decision:
         return self.decide_many([request])[0]
+
+    def read_features(self, customer_ids: list[str], moments: list[datetime]
+                      ) -> tuple[list[dict[str, Any]], bool]:
+        """Online features per customer, or ({} each, degraded=True) when the store is out."""
+        from features.store import StoreUnavailable
+
+        self._recover()
+        if self.online is not None:
+            try:
+                rows = self.breaker.call(self.online.read, customer_ids,
+                                         [m.timestamp() for m in moments])
+                return rows, False
+            except StoreUnavailable as exc:
+                log.warning("online store read failed, deciding on defaults: %s", exc)
+        return [{} for _ in customer_ids], True
 
     def decide_many(self, requests: Sequence[DecisionRequest]) -> list[Decision]:
         """Decisions for many customers: one feature read and one call per model."""
         if not requests:
             return []
         moments = [r.moment() for r in requests]
-        degraded = False
-        try:
-            rows = self.breaker.call(len(requests), self.online.read,
-                                     [r.customer_id for r in requests],
-                                     [m.timestamp() for m in moments])
-        except Exception as exc:
-            log.warning("online store read failed, deciding on defaults: %s", exc)
-            rows = [{} for _ in requests]
-            degraded = True
+        rows, degraded = self.read_features([r.customer_id for r in requests], moments)
         scores = self.scorer.score(rows)
         decisions = []
         records = []
@@ -121,16 +193,41 @@ class DecisionEngine:
     # ------------------------------------------------------------------ live events
     @property
     def live(self):
+        """The live updater: its own store and history clients with the write budget."""
         if self._live is None:
+            from features.history import open_history
             from features.live import LiveUpdater
+            from features.store import open_store
 
-            self._live = LiveUpdater(self.settings, store=self.store)
+            timeout = self._timeout(WRITE_TIMEOUT_S)
+            store = open_store(self.settings, timeout=timeout)
+            self._live = LiveUpdater(self.settings, store=store,
+                                     history=open_history(self.settings, timeout or 5.0))
         return self._live
 
     def ingest(self, events: list[dict[str, Any]], decide_triggers: bool = False
                ) -> tuple[Any, list[Decision]]:
-        """Live events -> online features; then decisions for the customers they touched."""
-        result = self.live.ingest(pd.DataFrame(events))
+        """Live events -> online features; then decisions for the customers they touched.
+        Behind its own breaker: while the store fails, events are validated and kept in the
+        live log (for `nba events ingest --replay`) and StoreUnavailable is raised at once."""
+        from features.live import LiveUpdater
+        from features.store import StoreUnavailable, store_errors
+
+        frame = pd.DataFrame(events)
+        if self.live_breaker.is_open or (self._live is None and self.online is None):
+            LiveUpdater.rejects_only(self.settings).keep(frame)
+            raise StoreUnavailable("online store unavailable; the accepted events are kept in "
+                                   "the live event log for replay")
+        try:
+            result = self.live_breaker.call(self.live.ingest, frame)
+        except store_errors() as exc:
+            if not isinstance(exc, StoreUnavailable):
+                self.live_breaker.trip(type(exc).__name__)
+            if self._live is None:  # could not even connect: keep them here
+                self.live_breaker.trip(str(exc)[:200])
+                LiveUpdater.rejects_only(self.settings).keep(frame)
+            raise StoreUnavailable("online store unavailable; the accepted events are kept in "
+                                   "the live event log for replay") from None
         decisions: list[Decision] = []
         if decide_triggers and result.customers:
             last: dict[str, dict[str, Any]] = {}
@@ -144,9 +241,6 @@ class DecisionEngine:
                                             now=trig.timestamp if trig else None))
             decisions = self.decide_many(reqs)
         return result, decisions
-
-    def is_ready(self) -> bool:
-        return bool(self.catalog.products)
 
     def close(self) -> None:
         if self.log is not None:

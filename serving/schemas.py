@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from features.schema import EVENT_TYPES
+
+# The event types as an enum in the OpenAPI spec (the one list in features.schema); the
+# validator below names a wrong value in its error, which a Literal's error would not show.
+EventTypeName = Annotated[str, Field(json_schema_extra={"enum": list(EVENT_TYPES)})]
 
 
 class Action(StrEnum):
@@ -43,14 +47,44 @@ class Recommendation(BaseModel):
     reason: str  # in_cart, affinity, recently_viewed, popular
 
 
+EARLIEST, LATEST = datetime(1900, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)
+# ISO 8601 date-times from 1900 to 2199, said in the schema so clients (and schemathesis) know
+YEAR_PATTERN = "^(19|20|21)[0-9]{2}-"
+TIME_DOC = "ISO 8601 date-time between 1900 and 2199 (naive: UTC)"
+
+
+def _in_range(v: datetime | None) -> datetime | None:
+    """Times the policy can compute with (a send time is days after `now`)."""
+    if v is None:
+        return v
+    aware = v if v.tzinfo else v.replace(tzinfo=UTC)
+    if not EARLIEST <= aware < LATEST:
+        raise ValueError(f"{v.isoformat()} is out of range (1900-01-01 .. 2200-01-01)")
+    return v
+
+
+def _iso_text(v: object) -> object:
+    """A time must be an ISO 8601 string (a bare number is ambiguous: seconds? ms?)."""
+    if v is not None and not isinstance(v, str | datetime):
+        raise ValueError("expected an ISO 8601 date-time string, e.g. 2026-07-04T12:00:00Z")
+    return v
+
+
+def Time(description: str = TIME_DOC):  # a Field factory, used like a type
+    return Field(None, description=description, json_schema_extra={"pattern": YEAR_PATTERN})
+
+
 class TriggerEvent(BaseModel):
     """The event that prompted the decision (optional)."""
 
     model_config = ConfigDict(extra="ignore")
 
-    event_type: str
-    timestamp: datetime | None = None
-    product_id: str | None = None
+    event_type: EventTypeName
+    timestamp: datetime | None = Time()
+    product_id: str | None = Field(None, max_length=200)
+
+    _text = field_validator("timestamp", mode="before")(_iso_text)
+    _range = field_validator("timestamp")(_in_range)
 
     @field_validator("event_type")
     @classmethod
@@ -63,11 +97,14 @@ class TriggerEvent(BaseModel):
 class DecisionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    customer_id: str = Field(min_length=1, max_length=200)
+    customer_id: str = Field(min_length=1, max_length=200, pattern=r"\S")
     trigger: TriggerEvent | None = None
-    now: datetime | None = Field(None, description="Decision time (default: the server clock)")
-    consent: bool | None = Field(None, description="Consent known to the caller (overrides a "
-                                 "missing profile)")
+    now: datetime | None = Time(f"Decision time (default: the server clock); {TIME_DOC}")
+    consent: StrictBool | None = Field(None, description="Consent known to the caller "
+                                       "(overrides a missing profile)")
+
+    _text = field_validator("now", mode="before")(_iso_text)
+    _range = field_validator("now")(_in_range)
 
     @field_validator("customer_id")
     @classmethod
@@ -85,7 +122,7 @@ class DecisionRequest(BaseModel):
 class BatchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    requests: list[DecisionRequest] = Field(min_length=1, max_length=10_000)
+    requests: list[DecisionRequest] = Field(min_length=1, max_length=1_000)
 
 
 class Decision(BaseModel):

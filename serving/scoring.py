@@ -41,10 +41,27 @@ class Scorer:
             except MlflowException:
                 scorer.missing.append(name)
                 continue
-            scorer.bundles[name] = load_bundle(f"models:/{reg}/{mv.version}")
+            scorer.bundles[name] = load_bundle(f"models:/{reg}/{mv.version}",
+                                               (mv.tags or {}).get("bundle_sha256"))
             scorer.versions[name] = f"{reg}/{mv.version}"
         scorer._load_response(client, load_bundle)
+        scorer._drop_incompatible()
         return scorer
+
+    def _drop_incompatible(self) -> None:
+        """A champion pickled by an older version of the code may lack what this version
+        calls: score one empty row with each model and leave out (with a warning) any that
+        fails, instead of failing every decision."""
+        for name in list(self.bundles):
+            try:
+                self.score([{}], only=name)
+            except (AttributeError, KeyError, TypeError, ValueError, IndexError) as exc:
+                log.warning("%s is not usable by this version of the code (%s: %s); deciding "
+                            "without it: retrain and promote it", self.versions.get(name, name),
+                            type(exc).__name__, exc)
+                del self.bundles[name]
+                self.versions.pop(name, None)
+                self.missing.append(name)
 
     def _load_response(self, client, load_bundle) -> None:
         """The response model champion, if any and if its treatments are ones the policy can
@@ -60,7 +77,7 @@ class Scorer:
         except MlflowException:
             self.missing.append("response")
             return
-        bundle = load_bundle(f"models:/{reg}/{mv.version}")
+        bundle = load_bundle(f"models:/{reg}/{mv.version}", (mv.tags or {}).get("bundle_sha256"))
         if not is_policy_vocabulary(list(bundle.treatments)):
             log.warning("%s v%s: treatments %s are not none/email/email_<percent>; the policy "
                         "ignores it", reg, mv.version, bundle.treatments)
@@ -74,27 +91,31 @@ class Scorer:
         return np.array([[np.nan if (v := r.get(c)) is None else v for c in cols] for r in rows],
                         dtype=np.float64)
 
-    def score(self, rows: Sequence[dict[str, Any]]) -> list[Scores]:
-        """Scores for many customers in one model call per model."""
+    def score(self, rows: Sequence[dict[str, Any]], only: str | None = None) -> list[Scores]:
+        """Scores for many customers in one model call per model (`only`: just that model)."""
         n = len(rows)
+
+        def use(name: str) -> bool:
+            return name in self.bundles and only in (None, name)
+
         intent = churn = [None] * n
-        if "intent" in self.bundles:
+        if use("intent"):
             intent = self.bundles["intent"].predict_proba(self._matrix("intent", rows)).tolist()
-        if "churn" in self.bundles:
+        if use("churn"):
             churn = self.bundles["churn"].predict_proba(self._matrix("churn", rows)).tolist()
         hours: list[np.ndarray | None] = [None] * n
-        if "send_time" in self.bundles:
+        if use("send_time"):
             m = self.bundles["send_time"]
             hist = np.array([_hist(r.get(m.source)) for r in rows])
             X = self._matrix("send_time", rows) if m.kind == "lightgbm" else None
             hours = list(m.hour_probs(hist, X))
         affinity: list[list[tuple[str, float]]] = [[] for _ in range(n)]
-        if "affinity" in self.bundles:
+        if use("affinity"):
             affinity = self.bundles["affinity"].recommend_for_items(
                 [recent_items(r) for r in rows], CANDIDATES)
         response: list[dict[str, float] | None] = [None] * n
         choice: list[str | None] = [None] * n
-        if "response" in self.bundles:
+        if use("response"):
             m = self.bundles["response"]
             mu = m.predict_outcomes(m.encoder.row_matrix(rows))
             response = [dict(zip(m.treatments, map(float, r), strict=True)) for r in mu]

@@ -1,31 +1,33 @@
 """The BentoML service: next-best-action decisions and live events over HTTP.
 
 Thin on purpose: request/response models live in `serving.schemas`, all logic in
-`serving.engine.DecisionEngine` (loaded once per worker). Start it with `nba serve`.
+`serving.engine.DecisionEngine` (loaded once per worker), the HTTP guards (API key, content
+type, body size, readiness with its reason, one-line client-error logs) in `serving.guards`.
+Start it with `nba serve`.
 """
 
 from __future__ import annotations
 
 import gc
-import hmac
 from datetime import datetime
 from typing import Any
 
 import bentoml
-from pydantic import BaseModel, ConfigDict, Field
-from starlette.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from features.settings import Settings
+from serving import guards
 from serving.schemas import BatchRequest, Decision, DecisionRequest, TriggerEvent
 
-OPEN_PATHS = ("/healthz", "/livez", "/readyz", "/metrics", "/docs", "/docs.json", "/")
+MAX_EVENTS = 1_000  # events per /events call (documented in docs/operations.md)
 
 
 class EventsRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    events: list[dict[str, Any]] = Field(min_length=1, max_length=10_000)
-    decide: bool = Field(False, description="Also decide for the customers these events touch")
+    events: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_EVENTS)
+    decide: StrictBool = Field(False, description="Also decide for the customers these events "
+                               "touch")
 
 
 class EventsResponse(BaseModel):
@@ -36,31 +38,14 @@ class EventsResponse(BaseModel):
     error: str | None = None
 
 
-class ApiKeyMiddleware:
-    """Require `X-API-Key` (or `Authorization: Bearer`) when NBA_API_KEY is set (plain ASGI,
-    so requests pay no extra task or body buffering)."""
-
-    def __init__(self, app) -> None:
-        self.app = app
-        self.key = Settings.from_env().api_key.encode()
-
-    async def __call__(self, scope, receive, send) -> None:
-        if self.key and scope["type"] == "http" and scope["path"] not in OPEN_PATHS:
-            headers = dict(scope["headers"])
-            given = headers.get(b"x-api-key") or headers.get(
-                b"authorization", b"").removeprefix(b"Bearer ").strip()
-            if not hmac.compare_digest(given, self.key):
-                response = JSONResponse(
-                    {"error": "missing or invalid API key (X-API-Key header)"}, status_code=401)
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+WORKERS = Settings.from_env().workers
 
 
 # One decision thread per worker: a decision is a few ms of CPU, and serial calls avoid contention
-# on the online-store connection; scale with workers (`bentoml serve --workers N`) instead.
-# Per-request access logs are off: every decision is already in the decision log.
-@bentoml.service(name="next_best_action", traffic={"timeout": 30}, threads=1,
+# on the online-store connection; scale with worker processes (NBA_WORKERS, default 2: one per
+# core here, and while one restarts the other answers). Per-request access logs are off: every
+# decision is already in the decision log.
+@bentoml.service(name="next_best_action", traffic={"timeout": 30}, threads=1, workers=WORKERS,
                  logging={"access": {"enabled": False}})
 class NextBestAction:
     def __init__(self) -> None:
@@ -69,7 +54,10 @@ class NextBestAction:
 
         self.settings = Settings.from_env()
         self._unavailable = StoreUnavailable
+        # never fails for an unreachable store or registry: it answers degraded decisions and
+        # reports not ready (with the reason) until they are back
         self.engine = DecisionEngine(self.settings)
+        guards.STATE.engine = self.engine
         gc.freeze()  # models, catalog and registry are long-lived: keep them out of GC scans
 
     def __is_ready__(self) -> bool:
@@ -84,21 +72,26 @@ class NextBestAction:
 
     @bentoml.api(route="/next_best_action/batch", input_spec=BatchRequest)
     def next_best_action_batch(self, requests: list[DecisionRequest]) -> list[Decision]:
-        """Decisions for many customers in one call."""
+        """Decisions for many customers in one call (at most 1,000)."""
         return self.engine.decide_many(requests)
 
     @bentoml.api(route="/events", input_spec=EventsRequest)
     def events(self, events: list[dict[str, Any]], ctx: bentoml.Context,
                decide: bool = False) -> EventsResponse:
-        """Live events: update online features, optionally decide for the touched customers.
-        503 with `error` when the online store is down (accepted events stay in the log)."""
+        """Live events (at most 1,000 per call): update online features, optionally decide for
+        the touched customers. 503 with `error` when the online store is down (accepted events
+        are kept in the live log for replay)."""
         try:
             result, decisions = self.engine.ingest(events, decide_triggers=decide)
         except self._unavailable as exc:
             ctx.response.status_code = 503
+            ctx.response.headers["Retry-After"] = "10"
             return EventsResponse(accepted=0, rejected=0, rejected_reasons=[], error=str(exc))
         return EventsResponse(accepted=result.accepted, rejected=result.rejected,
                               rejected_reasons=result.reasons, decisions=decisions)
 
 
-NextBestAction.add_asgi_middleware(ApiKeyMiddleware)
+for middleware in guards.MIDDLEWARE:  # the last added runs first
+    NextBestAction.add_asgi_middleware(middleware)
+guards.quiet_client_errors()
+guards.describe_errors_in_openapi()

@@ -102,6 +102,9 @@ def promote(client: MlflowClient, model: str, min_delta: float = 0.0) -> Promoti
 
 def force_promote(client: MlflowClient, model: str, version: str | None = None) -> Promotion:
     name = REGISTERED[model]
-    v = version or _latest(client, name).version
+    latest = _latest(client, name)
+    if version is None and latest is None:
+        return Promotion(model, False, f"no registered version of {name}: run `nba train` first")
+    v = version or latest.version
     client.set_registered_model_alias(name, CHAMPION, v)
     return Promotion(model, True, f"v{v} set as champion by hand (--force)", v)

@@ -17,7 +17,7 @@ from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
 from features.settings import Settings
-from training.pyfunc import BUNDLE, BundleModel
+from training.pyfunc import BUNDLE, HASH_TAG, BundleModel, file_sha256
 from training.result import TrainResult
 
 REGISTERED = {"intent": "nba-intent", "churn": "nba-churn", "send_time": "nba-send-time",
@@ -25,7 +25,10 @@ REGISTERED = {"intent": "nba-intent", "churn": "nba-churn", "send_time": "nba-se
 CHAMPION = "champion"
 EVAL_ARTIFACT = "eval/test.parquet"
 PIP_REQUIREMENTS = ["lightgbm>=4.7", "scikit-learn>=1.9", "implicit>=0.7.3", "numpy",
-                    "pandas>=2.3", "joblib"]
+                    "pandas>=2.3", "joblib", "scipy", "matplotlib", "pyarrow"]
+ROOT = Path(__file__).resolve().parents[1]
+# the packages a pickled bundle's classes live in: logged with the model so it loads anywhere
+CODE_PATHS = [str(ROOT / "training"), str(ROOT / "features")]
 
 
 def configure(settings: Settings) -> MlflowClient:
@@ -78,18 +81,24 @@ def log_result(result: TrainResult, settings: Settings, data_tags: dict[str, str
                     source=data_tags.get("data_dir", "dataset")), context="test")
             bundle = Path(tmp) / "bundle.joblib"
             joblib.dump(result.model, bundle)
+            digest = file_sha256(bundle)
             example = result.input_example
             output = result.model.predict_frame(example) if example is not None else None
             info = mlflow.pyfunc.log_model(
                 name="model", python_model=BundleModel(), artifacts={BUNDLE: str(bundle)},
                 signature=infer_signature(example, output) if example is not None else None,
                 input_example=example, pip_requirements=PIP_REQUIREMENTS,
+                code_paths=CODE_PATHS,
             )
         version = mlflow.register_model(info.model_uri, REGISTERED[result.name])
         client.set_model_version_tag(version.name, version.version, "run_id", run.info.run_id)
         client.set_model_version_tag(version.name, version.version, "primary_metric",
                                      f"{result.primary_metric}={result.primary_value:.6f}")
         client.set_model_version_tag(version.name, version.version, "scorer", result.scorer)
+        client.set_model_version_tag(version.name, version.version, HASH_TAG, digest)
+        if result.verdict or ok:
+            client.update_model_version(version.name, version.version, description=(
+                f"{result.name}: {result.dataset.get('label', '')}. {why}")[:5000])
     return version
 
 

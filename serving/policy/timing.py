@@ -45,18 +45,20 @@ def send_time(action: Action, inp: PolicyInputs, cfg: PolicyConfig) -> tuple[dat
         at = best
     else:
         at = start
-    offset = inp.num("utc_offset_hours", 0.0) or 0.0
-    qs, qe = cfg.quiet_start_hour, cfg.quiet_end_hour
-    local = _local_hour(at, offset)
-    quiet = (local >= qs or local < qe) if qs > qe else (qs <= local < qe)
-    if quiet and qs != qe:
-        wait = (qe - local) % 24
-        at = (at + timedelta(hours=wait)).replace(minute=0, second=0, microsecond=0)
-        reasons.append("quiet_hours_shift")
+    # the minimum gap first, then quiet hours: a gap that ends at night moves to the morning
     last = inp.num("last_email_sent_ts")
     if last is not None and cfg.min_gap_hours > 0:
         earliest = datetime.fromtimestamp(last, tz=at.tzinfo) + timedelta(hours=cfg.min_gap_hours)
         if at < earliest:
             at = earliest
             reasons.append("min_gap_delay")
+    offset = inp.num("utc_offset_hours", 0.0) or 0.0
+    qs, qe = cfg.quiet_start_hour, cfg.quiet_end_hour
+    local = _local_hour(at, offset)
+    quiet = (local >= qs or local < qe) if qs > qe else (qs <= local < qe)
+    if quiet and qs != qe:
+        wait = (qe - local) % 24
+        at = at + timedelta(hours=wait)
+        at = at.replace(minute=0, second=0, microsecond=0) if at.minute or at.second else at
+        reasons.append("quiet_hours_shift")
     return at, reasons

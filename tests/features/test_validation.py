@@ -76,7 +76,10 @@ def test_valid_rows_are_normalized_and_sorted() -> None:
     assert str(v[s.EVENT_TS].dt.tz) == "UTC"
     assert v[s.EVENT_TS].tolist() == [pd.Timestamp("2026-02-01T08:00:00Z"),
                                       pd.Timestamp("2026-02-02T12:00:00Z")]
-    assert v[s.EVENT_ID].tolist() == ["row-2", "row-1"]  # generated ids keep the source row
+    # generated ids come from the content: the same rows again get the same ids
+    again = validate_events(_events(rows), now=NOW).valid
+    assert v[s.EVENT_ID].tolist() == again[s.EVENT_ID].tolist()
+    assert v[s.EVENT_ID].str.startswith("h").all() and v[s.EVENT_ID].nunique() == 2
 
 
 def test_duplicate_event_ids_are_rejected_not_merged() -> None:
@@ -103,3 +106,59 @@ def test_customers_and_products_validation() -> None:
     assert res.valid[s.PRODUCT_ID].tolist() == ["p1"]
     assert "price: negative" in res.rejects.iloc[0][s.REASON]
     assert "margin: expected a fraction" in res.rejects.iloc[0][s.REASON]
+
+
+def test_identical_rows_in_one_input_are_distinct_events_but_a_retry_is_not() -> None:
+    rows = [GOOD, GOOD, {**GOOD, "customer_id": "c2"}]
+    first = validate_events(_events(rows), now=NOW).valid
+    assert len(first) == 3 and first[s.EVENT_ID].nunique() == 3
+    retry = validate_events(_events(rows[:1]), now=NOW).valid
+    assert retry[s.EVENT_ID].iloc[0] in set(first[s.EVENT_ID])
+
+
+@pytest.mark.parametrize(("change", "reason"), [
+    ({"event_type": "purchase", "quantity": 1e30}, "quantity: more than 1,000,000 units"),
+    ({"event_type": "purchase", "quantity": 2**63}, "quantity: more than 1,000,000 units"),
+    ({"price": float("inf")}, "price: not a finite number"),
+    ({"price": "Infinity"}, "price: not a finite number"),
+    ({"price": "NaN"}, "price: 'NaN' is not a number"),
+    ({"customer_id": {"a": 1}}, "customer_id: expected text, got an object"),
+    ({"customer_id": True}, "customer_id: expected text"),
+    ({"timestamp": True}, "timestamp: cannot parse 'True'"),
+])
+def test_hostile_values_are_rejected_not_stored(change: dict, reason: str) -> None:
+    res = validate_events(_events([GOOD, {**GOOD, **change}]), now=NOW)
+    assert len(res.valid) == 1 and reason in res.rejects.iloc[0][s.REASON]
+    assert res.valid[s.QUANTITY].min() >= 0
+
+
+def test_epoch_numbers_are_read_by_magnitude() -> None:
+    t = pd.Timestamp("2026-02-01T10:00:00Z")
+    for value in (t.timestamp(), int(t.timestamp()), t.timestamp() * 1e3, str(int(
+            t.timestamp()))):
+        res = validate_events(_events([{**GOOD, "timestamp": value}]), now=NOW)
+        assert res.valid[s.EVENT_TS].iloc[0] == t, value
+
+
+def test_day_first_dates_are_detected_or_refused() -> None:
+    day_first = [{**GOOD, "timestamp": "25/01/2026 10:00"}, {**GOOD, "timestamp": "03/02/2026"}]
+    v = validate_events(_events(day_first), now=NOW).valid
+    assert sorted(v[s.EVENT_TS].dt.strftime("%Y-%m-%d")) == ["2026-01-25", "2026-02-03"]
+    month_first = [{**GOOD, "timestamp": "01/25/2026"}, {**GOOD, "timestamp": "02/03/2026"}]
+    v = validate_events(_events(month_first), now=NOW).valid
+    assert sorted(v[s.EVENT_TS].dt.strftime("%Y-%m-%d")) == ["2026-01-25", "2026-02-03"]
+    ambiguous = [{**GOOD, "timestamp": "03/02/2026"}, {**GOOD, "timestamp": "04/02/2026"}]
+    with pytest.raises(SchemaError, match="--dayfirst or --monthfirst"):
+        validate_events(_events(ambiguous), now=NOW)
+    v = validate_events(_events(ambiguous), now=NOW, dayfirst=True).valid
+    assert sorted(v[s.EVENT_TS].dt.strftime("%Y-%m-%d")) == ["2026-02-03", "2026-02-04"]
+    with pytest.raises(SchemaError, match="day-first in some rows and month-first"):
+        validate_events(_events([*day_first, *month_first]), now=NOW)
+
+
+def test_missing_required_columns_can_be_answered_row_by_row() -> None:
+    res = validate_events(_events([{"customer_id": "c1", "product_id": "p1"}]), now=NOW,
+                          require=False)
+    assert res.valid.empty
+    assert "event_type: missing" in res.rejects.iloc[0][s.REASON]
+    assert "timestamp: missing" in res.rejects.iloc[0][s.REASON]

@@ -54,3 +54,75 @@ def test_bad_setting_is_a_clear_error(tmp_path: Path) -> None:
     env = {**os.environ, "NBA_ONLINE_STORE": "memcached://x"}
     r = nba("summary", "--data", str(tmp_path), env=env)
     assert r.returncode == 2 and "NBA_ONLINE_STORE='memcached://x'" in r.stderr
+
+
+def run_main(*args: str, capsys) -> tuple[int, str]:
+    """`nba ARGS` in this process (no interpreter start-up): exit code and stderr."""
+    import pytest
+
+    from pipelines.cli import main
+
+    old = sys.argv
+    sys.argv = ["nba", *args]
+    try:
+        with pytest.raises(SystemExit) as done:
+            main()
+    finally:
+        sys.argv = old
+    return int(done.value.code or 0), capsys.readouterr().err
+
+
+def test_unreadable_inputs_are_one_error_line(tmp_path: Path, capsys) -> None:
+    import gzip
+
+    garbage_pq = tmp_path / "x.parquet"
+    garbage_pq.write_bytes(b"PAR1 not really parquet")
+    garbage_gz = tmp_path / "x.csv.gz"
+    garbage_gz.write_bytes(b"\x1f\x8bnot gzip at all")
+    header_only = tmp_path / "h.csv"
+    header_only.write_text("customer_id,event_type,timestamp\n")
+    no_rows = tmp_path / "bad.csv.gz"
+    with gzip.open(no_rows, "wt") as f:
+        f.write("customer_id,event_type,timestamp\nc1,teleport,2026-01-01\n")
+    cases = [
+        (("load", "events", str(garbage_pq), "--out", str(tmp_path / "a")), "not a readable"),
+        (("load", "events", str(garbage_gz), "--out", str(tmp_path / "b")), "not a readable"),
+        (("load", "events", str(tmp_path), "--out", str(tmp_path / "c")), "is a directory"),
+        (("load", "events", str(header_only), "--out", str(tmp_path / "d")), "no data rows"),
+        (("load", "events", str(no_rows), "--out", str(tmp_path / "e")), "none of the 1 rows"),
+        (("serve", "--data", str(tmp_path / "e"), "--host", "0.0.0.0"), "NBA_API_KEY"),
+    ]
+    for args, fragment in cases:
+        code, err = run_main(*args, capsys=capsys)
+        lines = [ln for ln in err.splitlines() if ln.startswith("error:")]
+        assert code == 2 and len(lines) == 1 and "Traceback" not in err, (args, err)
+        assert fragment in err, (args, err)
+
+
+def test_ingest_keeps_going_past_bad_lines(tmp_path: Path, sim_data_dir: Path) -> None:
+    """A malformed JSON line, a non-object line and a boolean timestamp are rejected with a
+    reason each; every other line is ingested."""
+    import json
+    import shutil
+    from dataclasses import replace
+
+    from features.settings import Settings
+    from pipelines.feature_steps import ensure_features
+    from pipelines.ingest import ingest, read_records
+
+    data = tmp_path / "data"
+    shutil.copytree(sim_data_dir, data)
+    settings = replace(Settings.from_env(env={}, data_dir=data), feast_project="ingesttest")
+    ensure_features(settings)
+    good = {"customer_id": "c000001", "event_type": "search",
+            "timestamp": "2026-01-20T10:00:00Z"}
+    lines = [json.dumps(good), "{not json", "[1, 2]",
+             json.dumps({**good, "timestamp": True}),
+             json.dumps({**good, "timestamp": "2026-01-20T10:05:00Z"})]
+    src = tmp_path / "events.jsonl"
+    src.write_text("\n".join(lines) + "\n")
+    summary = ingest(settings, read_records(str(src)), batch_size=2)
+    assert (summary.accepted, summary.rejected) == (2, 3)
+    assert summary.rejected_by_reason == {"json": 2, "timestamp": 1}
+    rejects = (data / "live" / "rejects.jsonl").read_text()
+    assert "line 2 is not valid JSON" in rejects and "line 3 is not a JSON object" in rejects

@@ -59,3 +59,46 @@ class TcpProxy:
                 c.close()
             except OSError:
                 pass
+
+
+class ToggleProxy(TcpProxy):
+    """A proxy that can also hang (accept, then never forward: a stuck server) and be
+    restored after a cut, keeping its port."""
+
+    def __init__(self, target: tuple[str, int], start: str = "up", port: int = 0) -> None:
+        self.target, self.mode = target, start
+        self.server = socket.create_server(("127.0.0.1", port))
+        self.port = self.server.getsockname()[1]
+        self.conns: list[socket.socket] = []
+        self.running = True
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            mode = getattr(self, "mode", "up")
+            if mode == "down":
+                client.close()
+                continue
+            if mode == "hang":
+                self.conns.append(client)  # held open, never answered
+                continue
+            try:
+                upstream = socket.create_connection(self.target, timeout=2)
+            except OSError:
+                client.close()
+                continue
+            self.conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    def set(self, mode: str) -> None:
+        """up | hang | down; open connections are reset on any change."""
+        self.mode = mode
+        for c in self.conns:
+            with contextlib.suppress(OSError):
+                c.close()
+        self.conns = []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -88,3 +90,55 @@ def test_intent_probabilities_are_calibrated_and_rank_open_carts_higher(trained_
     carted["hours_since_last_cart_add"] = 2.0
     lift = bundle.predict_frame(carted) - bundle.predict_frame(base)
     assert (lift >= -0.02).mean() > 0.95 and lift.mean() > 0.01
+
+
+def test_registered_model_loads_without_this_project(trained_world, tmp_path) -> None:
+    """The logged pyfunc carries its code: it loads and predicts in a process where the
+    project is not importable (its directory removed from sys.path)."""
+    import subprocess
+    import sys
+
+    settings, results = trained_world
+    root = str(Path(__file__).resolve().parents[2])
+    uri = f"models:/{REGISTERED['intent']}/{results['intent'].version}"
+    script = f"""
+import sys
+sys.path = [p for p in sys.path if p not in ('', {root!r}) and not p.startswith({root!r} + '/')
+            or 'site-packages' in p]
+import importlib.util
+assert importlib.util.find_spec('training') is None, 'the project is importable'
+import mlflow, numpy as np, pandas as pd
+mlflow.set_tracking_uri({settings.tracking_uri!r})
+m = mlflow.pyfunc.load_model({uri!r})
+cols = m.metadata.get_input_schema().input_names()
+p = m.predict(pd.DataFrame(np.zeros((3, len(cols))), columns=cols))
+assert len(p) == 3 and ((p >= 0) & (p <= 1)).all()
+print('ok')
+"""
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                       cwd=tmp_path, timeout=300, env={"PATH": "/usr/bin:/bin",
+                                                      "HOME": str(tmp_path)})
+    assert r.returncode == 0 and "ok" in r.stdout, r.stderr[-3000:]
+
+
+def test_a_swapped_model_file_is_refused_before_unpickling(trained_world, tmp_path,
+                                                          monkeypatch) -> None:
+    import shutil
+
+    import mlflow.artifacts
+
+    from training.pyfunc import BundleHashMismatch
+
+    settings, results = trained_world
+    configure(settings)
+    uri = f"models:/{REGISTERED['churn']}/{results['churn'].version}"
+    swapped = tmp_path / "model"
+    shutil.copytree(mlflow.artifacts.download_artifacts(uri), swapped)
+    bundle = next(swapped.glob("artifacts/bundle*"))
+    bundle.write_bytes(bundle.read_bytes() + b"\0")  # another file than the registered one
+    real = mlflow.artifacts.download_artifacts
+    monkeypatch.setattr(mlflow.artifacts, "download_artifacts", lambda _uri: str(swapped))
+    with pytest.raises(BundleHashMismatch, match="refusing to load"):
+        load_bundle(uri)
+    monkeypatch.setattr(mlflow.artifacts, "download_artifacts", real)
+    assert load_bundle(uri) is not None
