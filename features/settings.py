@@ -63,6 +63,8 @@ class Settings:
     log_keep: int = 4  # ... keeping this many older parts (bounded disk)
     max_body_mb: float = 2.0  # largest API request body
     workers: int = 2  # API worker processes
+    max_in_flight: int = 8  # API requests queued or running per worker; more get a fast 503
+    max_queue_ms: float = 6.0  # a request that waited longer for its turn gets a 503
     horizons: str = ""  # e.g. "intent=7d,churn=60d"; empty: chosen from the data
     snapshot_every: str = ""  # e.g. "7d"; empty: weekly, or horizon / 4 for long horizons
     extra: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
@@ -93,6 +95,8 @@ class Settings:
             log_keep=_env_int(env, "NBA_LOG_KEEP", 4),
             max_body_mb=_env_float(env, "NBA_MAX_BODY_MB", 2.0),
             workers=_env_int(env, "NBA_WORKERS", 2),
+            max_in_flight=_env_int(env, "NBA_MAX_IN_FLIGHT", 8),
+            max_queue_ms=_env_float(env, "NBA_MAX_QUEUE_MS", 6.0),
             horizons=env.get("NBA_HORIZONS", ""),
             snapshot_every=env.get("NBA_SNAPSHOT_EVERY", ""),
         )
@@ -130,6 +134,10 @@ class Settings:
             raise SettingsError("frequency caps and minimum gap must be >= 0")
         if self.workers < 1:
             raise SettingsError(f"NBA_WORKERS={self.workers}: expected at least 1")
+        if self.max_in_flight < 1:
+            raise SettingsError(f"NBA_MAX_IN_FLIGHT={self.max_in_flight}: expected at least 1")
+        if self.max_queue_ms <= 0:
+            raise SettingsError(f"NBA_MAX_QUEUE_MS={self.max_queue_ms}: expected > 0")
         if self.log_max_mb <= 0 or self.log_keep < 0 or self.max_body_mb <= 0:
             raise SettingsError("NBA_LOG_MAX_MB and NBA_MAX_BODY_MB must be > 0, "
                                 "NBA_LOG_KEEP >= 0")

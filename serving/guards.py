@@ -4,6 +4,8 @@
   (timing-safe; probes and docs stay open);
 - `RequestLimits`: API bodies must be JSON (another declared content type is a 415) and at most
   NBA_MAX_BODY_MB (413), counted as they arrive whatever Content-Length says;
+- `LoadShedding`: past NBA_MAX_IN_FLIGHT requests in a worker, or NBA_MAX_QUEUE_MS waited for
+  a turn, 503 + `Retry-After` (fast, instead of a queue of seconds);
 - `Readiness`: `GET /readyz` answers 503 with the reason (online store down, registry down)
   instead of a bare status;
 - `quiet_client_errors`: a 4xx is one log line, not a traceback.
@@ -125,8 +127,60 @@ class Readiness:
         await self.app(scope, receive, send)
 
 
+class LoadShedding:
+    """Bounded queueing per worker, so overload costs callers a fast retry instead of seconds
+    in a queue, and the accepted requests keep their latency:
+
+    - at most NBA_MAX_IN_FLIGHT API requests in the worker (queued or running); one more is
+      answered 503 with `Retry-After` at once;
+    - requests take turns (one at a time per decision thread); one that waited more than
+      NBA_MAX_QUEUE_MS for its turn is answered 503 instead of being decided late.
+
+    BentoML's own `traffic.max_concurrency` bounds concurrency too, but answers 429 without
+    `Retry-After`, has no queue-time bound, and counts the probes' neighbours; this one counts
+    only the decision and event routes."""
+
+    def __init__(self, app) -> None:
+        import asyncio
+
+        settings = Settings.from_env()
+        self.app = app
+        self.limit = settings.max_in_flight
+        self.max_wait = settings.max_queue_ms / 1000.0
+        self.turn = asyncio.Semaphore(1)  # the service runs one decision thread per worker
+        self.in_flight = 0
+        self.shed = 0
+
+    async def __call__(self, scope, receive, send) -> None:
+        import time
+
+        if scope["type"] != "http" or scope["path"] not in API_PATHS:
+            await self.app(scope, receive, send)
+            return
+        if self.in_flight >= self.limit:
+            await self._shed(send, f"{self.in_flight} requests in flight in this worker "
+                                   "(NBA_MAX_IN_FLIGHT)")
+            return
+        self.in_flight += 1
+        arrived = time.perf_counter()
+        try:
+            async with self.turn:
+                waited = time.perf_counter() - arrived
+                if waited > self.max_wait:
+                    await self._shed(send, f"waited {waited * 1000:.0f} ms for its turn "
+                                           "(NBA_MAX_QUEUE_MS)")
+                    return
+                await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+
+    async def _shed(self, send, why: str) -> None:
+        self.shed += 1
+        await _json(send, 503, {"error": f"overloaded: {why}; retry"}, [(b"retry-after", b"1")])
+
+
 # add_asgi_middleware wraps in order: the last one added runs first
-MIDDLEWARE = (RequestLimits, Readiness, ApiKey)
+MIDDLEWARE = (RequestLimits, Readiness, ApiKey, LoadShedding)
 
 
 class _ClientErrorsOneLine(logging.Filter):
@@ -267,6 +321,7 @@ def describe_errors_in_openapi() -> None:
 
     openapi._get_api_routes = routes_with_nullables
     for code, what in ((401, "Missing or invalid API key"), (413, "Request body too large"),
-                       (415, "Not JSON"), (503, "Online store unavailable")):
+                       (415, "Not JSON"),
+                       (503, "Overloaded (retry after Retry-After) or online store unavailable")):
         openapi.error_responses[code] = Response(description=what, content={
             "application/json": MediaType(schema=Reference("#/components/schemas/ServiceError"))})

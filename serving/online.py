@@ -19,11 +19,13 @@ CONTEXT_VIEW = "customer_context"
 
 
 class OnlineFeatures:
-    """Reads one or many customers' feature vectors (one Feast call per request or batch).
+    """Reads one or many customers' feature vectors: on SQLite one query for all the service's
+    views, on other stores one provider `online_read` per view (`direct=False`: Feast's
+    `get_online_features`, the reference; tests check all agree).
 
     The request-time features are computed in-process by `request_context`, the function the
     `customer_context` on-demand view runs, which saves Feast's on-demand overhead per call
-    (benchmarks/serving.py measures both; tests check they agree).
+    (benchmarks/serving.py measures both).
     """
 
     def __init__(self, store: FeatureStore, direct: bool = True) -> None:
@@ -35,6 +37,9 @@ class OnlineFeatures:
         self.names = [r.split(":", 1)[1] for r in self.refs]
         views = {fv.name: fv for fv in store.list_feature_views()}
         self.views = [(views[p.name], [f.name for f in p.features]) for p in projections]
+        self._sqlite = _SqliteRead(store, self.views) if direct else None
+        if self._sqlite is not None and not self._sqlite.usable:
+            self._sqlite = None
 
     def _read_direct(self, customer_ids: Sequence[str]) -> dict[str, list[Any]]:
         """The service's stored views through the provider's `online_read`, one call per view:
@@ -56,7 +61,9 @@ class OnlineFeatures:
 
     def read(self, customer_ids: Sequence[str], now_ts: Sequence[float]) -> list[dict[str, Any]]:
         rows = [{s.CUSTOMER_ID: c} for c in customer_ids]
-        if self.direct:
+        if self._sqlite is not None:
+            cols = self._sqlite.read(customer_ids, self.names)
+        elif self.direct:
             cols = self._read_direct(customer_ids)
         else:
             data = self.store.get_online_features(self.refs, rows).to_dict()
@@ -73,6 +80,69 @@ class OnlineFeatures:
                 feats[k] = None if isinstance(val, float) and np.isnan(val) else val.item()
             out.append(feats)
         return out
+
+
+_UNKNOWN = object()
+MAX_KNOWN_VALUES = 100_000
+
+
+class _SqliteRead:
+    """The service's views from Feast's SQLite online store in one query (a UNION over the
+    views' tables, which Feast keys by serialized entity key, one row per feature), without
+    the provider's per-row timestamp conversions. Uses Feast's own connection, table names and
+    key encoding; `usable` is False on any other store."""
+
+    def __init__(self, store: FeatureStore, views: list[tuple[Any, list[str]]]) -> None:
+        from feast.infra.online_stores.sqlite import SqliteOnlineStore, _quote_id, _table_id
+
+        self.store = store
+        online = getattr(store._get_provider(), "online_store", None)
+        self.usable = isinstance(online, SqliteOnlineStore)
+        if not self.usable:
+            return
+        self.online = online
+        config = store.config
+        versioned = getattr(config.registry, "enable_online_feature_view_versioning", False)
+        self.tables = [_quote_id(_table_id(config.project, view, versioned))
+                       for view, _ in views]
+        self.wanted = [frozenset(names) for _, names in views]
+        self._sql: dict[int, str] = {}
+        self._values: dict[bytes, Any] = {}  # decoded scalars by stored bytes (they repeat)
+
+    def sql(self, n: int) -> str:
+        if n not in self._sql:
+            marks = ",".join("?" * n)
+            self._sql[n] = " UNION ALL ".join(
+                f"SELECT {i}, entity_key, feature_name, value FROM {table} "
+                f"WHERE entity_key IN ({marks})" for i, table in enumerate(self.tables))
+        return self._sql[n]
+
+    def read(self, customer_ids: Sequence[str], names: list[str]) -> dict[str, list[Any]]:
+        from feast.infra.key_encoding_utils import serialize_entity_key
+        from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+        from feast.protos.feast.types.Value_pb2 import Value
+
+        version = self.store.config.entity_key_serialization_version
+        keys = [serialize_entity_key(EntityKey(join_keys=[s.CUSTOMER_ID],
+                                               entity_values=[Value(string_val=str(c))]),
+                                     entity_key_serialization_version=version)
+                for c in customer_ids]
+        position = {k: i for i, k in enumerate(keys)}
+        cols: dict[str, list[Any]] = {n: [None] * len(keys) for n in names}
+        conn = self.online._get_conn(self.store.config)
+        value, known = Value(), self._values
+        for view, key, name, blob in conn.execute(self.sql(len(keys)),
+                                                  keys * len(self.tables)).fetchall():
+            if name not in self.wanted[view]:
+                continue
+            v = known.get(blob, _UNKNOWN)
+            if v is _UNKNOWN:
+                value.ParseFromString(blob)
+                v = _decode(value)
+                if not isinstance(v, list) and len(known) < MAX_KNOWN_VALUES:
+                    known[blob] = v
+            cols[name][position[key]] = v
+        return cols
 
 
 def _decode(value) -> Any:

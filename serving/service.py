@@ -9,6 +9,7 @@ Start it with `nba serve`.
 from __future__ import annotations
 
 import gc
+import sys
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +21,7 @@ from serving import guards
 from serving.schemas import BatchRequest, Decision, DecisionRequest, TriggerEvent
 
 MAX_EVENTS = 1_000  # events per /events call (documented in docs/operations.md)
+SWITCH_INTERVAL_S = 0.001
 
 
 class EventsRequest(BaseModel):
@@ -58,6 +60,9 @@ class NextBestAction:
         # reports not ready (with the reason) until they are back
         self.engine = DecisionEngine(self.settings)
         guards.STATE.engine = self.engine
+        # the decision thread would hold the GIL for up to 5 ms slices while the event loop
+        # waits to accept, shed or answer: 1 ms slices keep overload answers fast
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
         gc.freeze()  # models, catalog and registry are long-lived: keep them out of GC scans
 
     def __is_ready__(self) -> bool:

@@ -23,6 +23,7 @@ from training import plots
 from training.labels import AFFINITY_HORIZON, affinity_labels, interactions
 from training.metrics import ranking_metrics
 from training.result import TrainResult
+from training.serving_cache import ServingCache
 
 K = 10
 POPULARITY_WINDOW = pd.Timedelta(days=30)
@@ -33,7 +34,7 @@ ITERATIONS = 15
 
 
 @dataclass
-class AffinityModel:
+class AffinityModel(ServingCache):
     """Item factors plus what serving needs: ids, the ALS model for fold-in, popularity."""
 
     item_ids: np.ndarray
@@ -51,28 +52,44 @@ class AffinityModel:
     def recommend_for_items(self, customers_items: list[dict[str, float]], n: int
                             ) -> list[list[tuple[str, float]]]:
         """Top-n (product, score) per customer from their weighted recent items, recomputing
-        each customer's factor from them (ALS fold-in, one batched call); [] without items."""
-        data, rows, cols = [], [], []
-        for i, items in enumerate(customers_items):
-            for p, w in items.items():
-                j = self.item_index.get(p)
-                if j is not None:
-                    rows.append(i)
-                    cols.append(j)
-                    data.append(w)
-        out: list[list[tuple[str, float]]] = [[] for _ in customers_items]
-        if not data:
-            return out
-        mat = sp.csr_matrix((self.confidence(np.array(data)), (rows, cols)),
-                            shape=(len(customers_items), len(self.item_ids)))
-        users = np.flatnonzero(np.diff(mat.indptr) > 0)
-        top, scores = self.als.recommend(users, mat[users], N=min(n, len(self.item_ids)),
-                                         recalculate_user=True,
-                                         filter_already_liked_items=False)
-        for u, items, vals in zip(users, top, scores, strict=True):
-            out[u] = [(str(self.item_ids[j]), float(v)) for j, v in zip(items, vals,
-                                                                       strict=True) if j >= 0]
+        each customer's factor from them (ALS fold-in); [] without known items."""
+        out: list[list[tuple[str, float]]] = []
+        Y, _, ids = self._serving_arrays()
+        n = min(n, len(ids))
+        for items in customers_items:
+            x = self.fold_in(items)
+            if x is None:
+                out.append([])
+                continue
+            scores = Y @ x
+            top = np.argpartition(-scores, n - 1)[:n] if n < len(scores) else np.arange(n)
+            top = top[np.argsort(-scores[top], kind="stable")]
+            out.append([(ids[j], float(scores[j])) for j in top])
         return out
+
+    def fold_in(self, items: dict[str, float]) -> np.ndarray | None:
+        """A customer's factor from weighted items, the closed form implicit's
+        `recalculate_user` solves: (YtY + reg I + sum_i (c_i - 1) y_i y_i^T) x = sum_i c_i y_i,
+        with confidence c_i = als.alpha * alpha * log1p(weight) (None: no known item)."""
+        known = [(j, w) for p, w in items.items() if (j := self.item_index.get(p)) is not None]
+        if not known:
+            return None
+        idx = [j for j, _ in known]
+        c = self.confidence(np.array([w for _, w in known], dtype=np.float64))
+        c = c * float(getattr(self.als, "alpha", 1.0))
+        factors, gram, _ = self._serving_arrays()
+        Y = factors[idx]
+        return np.linalg.solve(gram + (Y.T * (c - 1.0)) @ Y, Y.T @ c)
+
+    def _serving_arrays(self) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """Item factors (float64), YtY + reg I and item ids as strings."""
+
+        def build() -> tuple[np.ndarray, np.ndarray, list[str]]:
+            Y = np.asarray(self.als.item_factors, dtype=np.float64)
+            gram = Y.T @ Y + self.als.regularization * np.eye(Y.shape[1])
+            return Y, gram, [str(p) for p in self.item_ids]
+
+        return self.cached("fold_in", build)
 
     def recommend_known(self, customers: list[str], n: int = K) -> list[list[str]]:
         """Top-n items for customers seen in training (their fitted factors), else popular."""

@@ -25,7 +25,7 @@ from sklearn.metrics import roc_auc_score
 from features import schema as s
 from features.dataset import Dataset
 from features.transforms import ENTITY_TS
-from training import plots
+from training import lgbm_predict, plots
 from training.baselines import (
     BGNBD_FEATURES,
     Baseline,
@@ -40,6 +40,7 @@ from training.datasets import service_features, training_frame
 from training.labels import snapshot_times
 from training.metrics import binary_metrics, paired_auc_difference
 from training.result import TrainResult
+from training.serving_cache import ServingCache
 from training.splits import FitSplit, customer_folds, holdout_customers, split_for_fit
 
 LGB_PARAMS = {
@@ -109,7 +110,7 @@ class LinearPart:
 
 
 @dataclass
-class BinaryModel:
+class BinaryModel(ServingCache):
     """Calibrated probability of the label from the feature service's columns (in
     `feature_names` order, NaN = missing). `scorer` is "model" or the name of the baseline
     that replaced it at the gate. The model part averages the logits of one LightGBM per
@@ -143,8 +144,10 @@ class BinaryModel:
         return np.column_stack([X, *(cb[n] for n in BGNBD_FEATURES)])
 
     def gbm_logit(self, D: np.ndarray) -> np.ndarray:
-        return sum(b.predict(D, raw_score=True, num_threads=1) for b in self.boosters) / len(
-            self.boosters)
+        """The folds' mean raw score, from one booster holding all their trees."""
+        merged = self.cached("gbm", lambda: lgbm_predict.merge(
+            [(b, 1.0 / len(self.boosters)) for b in self.boosters]))
+        return lgbm_predict.predict(merged, D, raw_score=True)
 
     def model_logit(self, D: np.ndarray) -> np.ndarray:
         """Blended logit from a design matrix."""

@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 
 from features.transforms import RESPONSE_FEATURES
+from training import lgbm_predict
+from training.serving_cache import ServingCache
 
 # Never features by default: outcomes recorded next to the chosen one would leak it.
 OUTCOME_COLUMNS = frozenset({"opened", "clicked", "purchased", "unsubscribed", "revenue",
@@ -359,7 +361,7 @@ def fold_of(df: pd.DataFrame, group: str | None, k: int, seed: int = 7) -> np.nd
 
 
 @dataclass
-class ResponseModel:
+class ResponseModel(ServingCache):
     """Expected net value of every treatment per customer (`treatments[0]` is the control),
     and the policy: the best single treatment, left for another only where the predicted gain
     over it exceeds `threshold` (chosen on out-of-fold policy value; infinite when no gain was
@@ -387,12 +389,31 @@ class ResponseModel:
     def predict_outcomes(self, X: np.ndarray) -> np.ndarray:
         """[rows, treatments] expected net value; `X` columns from `encoder`."""
         X = np.asarray(X, dtype=np.float64)
+        merged = self.cached("columns", self._merged_columns)
+        if merged is not None:
+            return np.column_stack([lgbm_predict.predict(m, X, raw_score=True)
+                                    for m in merged])
         base = _average(self.control_models, X)
         out = np.empty((len(X), len(self.treatments)))
         out[:, 0] = base
         for j, t in enumerate(self.treatments[1:], start=1):
             out[:, j] = base + _average(self.uplift_models[t], X)
         return out
+
+    def _merged_columns(self) -> list[lgb.Booster] | None:
+        """One booster per treatment column when every part is a sum of identity-link trees
+        (T-, X- and DR-learners on a continuous outcome): a dozen or more models become one
+        call per column. None: some part is not (probabilities, S-learner inputs)."""
+        base = _linear_terms_of(self.control_models)
+        if base is None:
+            return None
+        columns = [base]
+        for t in self.treatments[1:]:
+            gain = _linear_terms_of(self.uplift_models[t])
+            if gain is None:
+                return None
+            columns.append(base + gain)
+        return [lgbm_predict.merge(terms) for terms in columns]
 
     def choose_from(self, mu: np.ndarray) -> np.ndarray:
         """Treatment index per row from predicted values: the best single treatment unless
@@ -422,7 +443,28 @@ def _average(models: list, X: np.ndarray) -> np.ndarray:
     return sum(_predict(m, X) for m in models) / len(models)
 
 
+def linear_terms(model, weight: float) -> list[tuple[lgb.Booster, float]] | None:
+    """`weight * model(x)` as a weighted sum of boosters' raw scores, or None if it is not one
+    (a probability, a model with extra inputs)."""
+    if isinstance(model, lgb.Booster):
+        ok = lgbm_predict.objective(model) in lgbm_predict.IDENTITY_LINK
+        return [(model, weight)] if ok else None
+    terms = getattr(model, "linear_terms", None)
+    return terms(weight) if terms is not None else None
+
+
+def _linear_terms_of(models: list) -> list[tuple[lgb.Booster, float]] | None:
+    """The mean of `models` (as `_average` computes it) as weighted boosters, or None."""
+    out: list[tuple[lgb.Booster, float]] = []
+    for m in models:
+        terms = linear_terms(m, 1.0 / len(models))
+        if terms is None:
+            return None
+        out += terms
+    return out
+
+
 def _predict(model, X: np.ndarray) -> np.ndarray:
     if isinstance(model, lgb.Booster):
-        return model.predict(X, num_threads=1)
+        return lgbm_predict.predict(model, X)
     return model.predict(X)

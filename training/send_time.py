@@ -17,7 +17,7 @@ import pandas as pd
 from features import schema as s
 from features.dataset import Dataset
 from features.transforms import ENTITY_TS, customer_items
-from training import plots
+from training import lgbm_predict, plots
 from training.datasets import service_features, training_frame
 from training.labels import SEND_TIME_HORIZON, send_time_labels, send_time_source, snapshot_times
 from training.metrics import hour_distance, hour_metrics
@@ -66,7 +66,7 @@ class SendTimeModel:
         if self.kind == "histogram":
             return base
         full = np.column_stack([np.asarray(X, dtype=np.float64), base])
-        return self.booster.predict(full, num_threads=1)
+        return lgbm_predict.predict(self.booster, full)
 
     def predict_frame(self, df: pd.DataFrame) -> np.ndarray:
         X = df[self.feature_names].to_numpy(float) if self.kind == "lightgbm" else None

@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 import lightgbm as lgb
 import numpy as np
 
-from training.response import LogData, ResponseModel, _average, fold_of
+from training import lgbm_predict
+from training.response import LogData, ResponseModel, _average, fold_of, linear_terms
 
 OUTCOME_PARAMS = {
     "objective": "regression", "learning_rate": 0.05, "num_leaves": 16, "lambda_l2": 10.0,
@@ -55,7 +56,7 @@ class ArmOf:
     def predict(self, X: np.ndarray) -> np.ndarray:
         onehot = np.zeros((len(X), self.k))
         onehot[:, self.arm] = 1.0
-        return self.booster.predict(np.hstack([X, onehot]), num_threads=1)
+        return lgbm_predict.predict(self.booster, np.hstack([X, onehot]))
 
 
 @dataclass
@@ -82,6 +83,10 @@ class Difference:
     def predict(self, X: np.ndarray) -> np.ndarray:
         return _average([self.plus], X) - _average([self.minus], X)
 
+    def linear_terms(self, weight: float) -> list | None:
+        plus, minus = linear_terms(self.plus, weight), linear_terms(self.minus, -weight)
+        return None if plus is None or minus is None else plus + minus
+
 
 @dataclass
 class Mix:
@@ -92,8 +97,13 @@ class Mix:
     g: float
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        return (self.g * self.on_control.predict(X, num_threads=1)
-                + (1 - self.g) * self.on_treated.predict(X, num_threads=1))
+        return (self.g * lgbm_predict.predict(self.on_control, X)
+                + (1 - self.g) * lgbm_predict.predict(self.on_treated, X))
+
+    def linear_terms(self, weight: float) -> list | None:
+        on_c = linear_terms(self.on_control, weight * self.g)
+        on_t = linear_terms(self.on_treated, weight * (1 - self.g))
+        return None if on_c is None or on_t is None else on_c + on_t
 
 
 @dataclass

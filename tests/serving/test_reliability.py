@@ -231,3 +231,68 @@ def test_timestamps_far_out_of_range_are_4xx_material() -> None:
         DecisionRequest(customer_id="c1", consent=0)  # a bool must be a bool
     assert pd.Timestamp(DecisionRequest(customer_id="c1", now="1997-05-01T00:00:00Z").now).year \
         == 1997
+
+
+def test_overload_is_shed_fast_with_retry_after(monkeypatch):
+    """Overload answers a fast 503 + Retry-After instead of queueing; the accepted requests and
+    the probes are untouched, and capacity comes back when requests finish."""
+    import asyncio
+
+    from serving.guards import LoadShedding
+
+    monkeypatch.setenv("NBA_MAX_IN_FLIGHT", "2")
+    monkeypatch.setenv("NBA_MAX_QUEUE_MS", "60000")  # the queue-time bound: next test
+    gate: dict[str, asyncio.Event] = {}
+
+    async def slow_app(scope, receive, send) -> None:
+        await gate["release"].wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    async def call(app, path: str) -> tuple[int, dict[bytes, bytes]]:
+        out: dict = {}
+
+        async def send(message) -> None:
+            if message["type"] == "http.response.start":
+                out["status"], out["headers"] = message["status"], dict(message["headers"])
+
+        async def receive():
+            return {"type": "http.request", "body": b"{}", "more_body": False}
+
+        await app({"type": "http", "path": path, "method": "POST", "headers": []}, receive, send)
+        return out["status"], out["headers"]
+
+    async def scenario() -> None:
+        release = gate["release"] = asyncio.Event()
+        app = LoadShedding(slow_app)
+        held = [asyncio.create_task(call(app, "/next_best_action")) for _ in range(2)]
+        await asyncio.sleep(0.01)
+        t = time.perf_counter()
+        status, headers = await asyncio.wait_for(call(app, "/next_best_action"), 1.0)
+        assert status == 503 and headers[b"retry-after"] == b"1"
+        assert time.perf_counter() - t < 0.05
+        probe = asyncio.create_task(call(app, "/healthz"))  # probes are never shed
+        await asyncio.sleep(0.01)
+        assert not probe.done()  # waiting on the (slow) app, not refused
+        release.set()
+        assert [s for s, _ in await asyncio.gather(*held, probe)] == [200, 200, 200]
+        assert (await call(app, "/events"))[0] == 200
+        assert app.in_flight == 0 and app.shed == 1
+
+    asyncio.run(scenario())
+    # a request that waited past NBA_MAX_QUEUE_MS for its turn is shed, not decided late
+    monkeypatch.setenv("NBA_MAX_QUEUE_MS", "20")
+
+    async def slow_turns() -> None:
+        app = LoadShedding(slow_app)
+        release = gate["release"] = asyncio.Event()
+        first = asyncio.create_task(call(app, "/next_best_action"))
+        waiting = asyncio.create_task(call(app, "/next_best_action"))
+        await asyncio.sleep(0.05)
+        release.set()
+        assert (await first)[0] == 200
+        status, headers = await waiting
+        assert status == 503 and headers[b"retry-after"] == b"1"
+        assert (await call(app, "/next_best_action"))[0] == 200  # no wait: decided
+
+    asyncio.run(slow_turns())

@@ -67,3 +67,20 @@ def test_engine_decides_with_the_response_model(world) -> None:
             assert chosen != "none"
             assert exp[chosen] >= exp[model.best_single] - 1e-6 or np.isclose(
                 exp[chosen], exp[model.best_single], atol=1e-4)
+
+
+def test_one_query_sqlite_read_equals_feasts_own_reads(world) -> None:
+    """The serving read (one SQL query over the service's views) returns what Feast's
+    `get_online_features` and the provider's per-view `online_read` return."""
+    from serving.online import OnlineFeatures
+
+    ds, engine = world
+    assert engine.online._sqlite is not None  # the demo store is SQLite: the fast path runs
+    customers = [*ds.customers["customer_id"].head(150).tolist(), "never-seen"]
+    when = [ds.end.timestamp()] * len(customers)
+    fast = engine.online.read(customers, when)
+    per_view = OnlineFeatures(engine.store)
+    per_view._sqlite = None
+    assert fast == per_view.read(customers, when)
+    assert fast == OnlineFeatures(engine.store, direct=False).read(customers, when)
+    assert fast[-1]["consent"] is None and fast[0]["consent"] is not None

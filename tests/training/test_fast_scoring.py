@@ -1,0 +1,114 @@
+"""Serving-time scoring paths give the models' own answers: LightGBM's single-row C path,
+merged boosters (cross-fitting folds, T-learner differences) and the closed-form ALS fold-in."""
+
+from __future__ import annotations
+
+import lightgbm as lgb
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from training import lgbm_predict
+from training.response import ResponseModel
+from training.uplift_learners import Difference, Mix
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(1500, 6))
+    X[rng.random(X.shape) < 0.1] = np.nan
+    X[:, 5] = rng.integers(0, 4, len(X))  # a categorical column
+    y = np.nan_to_num(X[:, 0]) + 0.5 * (X[:, 5] == 2) + rng.normal(size=len(X))
+    return X, y
+
+
+def _fit(X, y, objective: str, seed: int, rounds: int = 30, **extra) -> lgb.Booster:
+    params = {"objective": objective, "verbose": -1, "seed": seed, "bagging_fraction": 0.8,
+              "bagging_freq": 1, "num_leaves": 8, **extra}
+    return lgb.train(params, lgb.Dataset(X, y, categorical_feature=[5]), rounds)
+
+
+def test_fast_single_row_predictions_equal_lightgbm(data) -> None:
+    X, y = data
+    reg = _fit(X, y, "regression", 1)
+    binary = _fit(X, (y > 0).astype(int), "binary", 2)
+    multi = _fit(X, np.digitize(y, [-1, 0, 1]), "multiclass", 3, num_class=4)
+    for booster in (reg, binary, multi):
+        for raw in (False, True):
+            want = booster.predict(X[:40], raw_score=raw)
+            one = np.array([lgbm_predict.predict(booster, X[i:i + 1], raw)[0]
+                            for i in range(40)])
+            np.testing.assert_allclose(one, want, rtol=0, atol=1e-12)
+            np.testing.assert_allclose(lgbm_predict.predict(booster, X[:5], raw), want[:5],
+                                       rtol=0, atol=1e-12)
+    with pytest.raises(lgb.basic.LightGBMError):  # a wrong width is refused, not misread
+        lgbm_predict.predict(reg, X[:2, :4])
+
+
+def test_merged_booster_is_the_weighted_sum_and_shared_parts_cancel(data) -> None:
+    X, y = data
+    boosters = [_fit(X, y, "regression", s, rounds=20 + 5 * s) for s in range(4)]
+    weights = [0.25, -0.5, 1.5, 0.1]
+    merged = lgbm_predict.merge(list(zip(boosters, weights, strict=True)))
+    want = sum(w * b.predict(X, raw_score=True) for b, w in zip(boosters, weights, strict=True))
+    np.testing.assert_allclose(merged.predict(X, raw_score=True), want, atol=1e-10)
+    # control - control drops out: only the other booster's trees remain
+    cancel = lgbm_predict.merge([(boosters[0], 1.0), (boosters[1], 1.0), (boosters[0], -1.0)])
+    assert cancel.num_trees() == boosters[1].num_trees()
+
+
+def test_response_model_served_from_merged_columns_equals_its_learners(data) -> None:
+    X, y = data
+    control = [_fit(X, y, "regression", s) for s in range(3)]
+    treated = [_fit(X, y + 0.3 * np.nan_to_num(X[:, 1]), "regression", 10 + s) for s in range(3)]
+    mix = Mix(_fit(X, y, "regression", 20), _fit(X, -y, "regression", 21), g=0.3)
+    model = ResponseModel(
+        treatments=["none", "email", "email_10"], encoder=None, outcome="spend", learner="t",
+        control_models=control,
+        uplift_models={"email": [Difference(t, c) for t, c in zip(treated, control,
+                                                                   strict=True)],
+                       "email_10": [mix, mix]},
+        best_single="email")
+    fast = model.predict_outcomes(X[:50])
+    assert model.cached("columns", model._merged_columns) is not None
+    model.__dict__["_serving_cache"]["columns"] = None  # the learners, one by one
+    slow = model.predict_outcomes(X[:50])
+    np.testing.assert_allclose(fast, slow, atol=1e-9)
+    # a probability part is not a sum of trees: that model keeps its learners
+    prob = ResponseModel(treatments=["none", "email"], encoder=None, outcome="conversion",
+                         learner="t", control_models=[_fit(X, y > 0, "binary", 30)],
+                         uplift_models={"email": [_fit(X, y, "regression", 31)]},
+                         best_single="email")
+    assert prob._merged_columns() is None
+
+
+def test_closed_form_fold_in_ranks_like_implicit() -> None:
+    from implicit.als import AlternatingLeastSquares
+
+    from training.affinity import AffinityModel
+
+    rng = np.random.default_rng(0)
+    users, items = 600, 120
+    mat = sp.random(users, items, density=0.03, random_state=1, format="csr")
+    mat.data = 10 * np.log1p(rng.integers(1, 6, mat.nnz).astype(float))
+    als = AlternatingLeastSquares(factors=16, regularization=0.05, iterations=5, random_state=7)
+    als.fit(mat, show_progress=False)
+    model = AffinityModel(np.array([f"p{i}" for i in range(items)]), als, [])
+    customers = [{f"p{j}": float(rng.integers(1, 9)) for j in
+                  rng.choice(items, rng.integers(1, 6), replace=False)} for _ in range(30)]
+    got = model.recommend_for_items([*customers, {"unknown": 1.0}], 10)
+    assert got[-1] == []
+    rows, cols, vals = [], [], []
+    for i, its in enumerate(customers):
+        for p, w in its.items():
+            rows.append(i)
+            cols.append(model.item_index[p])
+            vals.append(w)
+    user_items = sp.csr_matrix((model.confidence(np.array(vals)), (rows, cols)),
+                               shape=(len(customers), items))
+    top, scores = als.recommend(np.arange(len(customers)), user_items, N=10,
+                                recalculate_user=True, filter_already_liked_items=False)
+    for mine, t, s in zip(got[:-1], top, scores, strict=True):
+        assert [p for p, _ in mine] == [f"p{j}" for j in t]
+        np.testing.assert_allclose([v for _, v in mine], s, rtol=1e-4, atol=1e-5)
