@@ -126,3 +126,32 @@ def test_ingest_keeps_going_past_bad_lines(tmp_path: Path, sim_data_dir: Path) -
     assert summary.rejected_by_reason == {"json": 2, "timestamp": 1}
     rejects = (data / "live" / "rejects.jsonl").read_text()
     assert "line 2 is not valid JSON" in rejects and "line 3 is not a JSON object" in rejects
+
+
+HEAVY = ("feast", "mlflow", "lightgbm", "bentoml", "implicit", "sklearn", "pandas", "sqlalchemy")
+FAST_PATH = """
+import sys
+from pipelines.cli import main
+
+for args in ({cases}):
+    sys.argv = ["nba", *args]
+    try:
+        main()
+    except SystemExit as done:
+        assert done.code in (0, 2), (args, done.code)
+print("imported:", *(m for m in {heavy} if m in sys.modules))
+"""
+
+
+def test_help_and_usage_errors_import_no_heavy_library() -> None:
+    """`nba --help`, a command's help and an argument error answer without importing Feast,
+    MLflow, LightGBM, BentoML or pandas (seconds each): the exit path resolves error types
+    from modules already loaded."""
+    cases = [["--help"], ["train", "--help"], ["load", "events", "--help"],
+             ["features", "build", "--help"], ["train", "--no-such-option"],
+             ["simulate", "--customers", "0"]]
+    code = FAST_PATH.format(cases=", ".join(map(repr, cases)) + ",", heavy=HEAVY)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[-1] == "imported:", r.stdout.splitlines()[-1]
+    assert "Usage" in r.stderr and "No such option" in r.stderr
