@@ -22,7 +22,8 @@ app.add_typer(load_app, name="load")
 
 DataOpt = Annotated[
     Path | None,
-    typer.Option("--data", "--out", help="Dataset directory [env NBA_DATA_DIR; default .nba/data]",
+    typer.Option("--data", "--out", envvar="NBA_DATA_DIR", show_envvar=True,
+                 help="Dataset directory (default: $NBA_HOME/data, i.e. .nba/data)",
                  show_default=False),
 ]
 

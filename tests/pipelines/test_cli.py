@@ -23,6 +23,10 @@ def test_simulate_then_summary(tmp_path: Path) -> None:
     r = nba("summary", "--data", str(data))
     assert r.returncode == 0, r.stderr
     assert "customers  200" in r.stdout and "open_rate" in r.stdout
+    import os
+
+    r = nba("summary", env={**os.environ, "NBA_DATA_DIR": str(data)})  # --data from its env var
+    assert r.returncode == 0 and "customers  200" in r.stdout, r.stderr
 
 
 def test_load_transactions_reports_rejects(tmp_path: Path) -> None:
@@ -148,10 +152,12 @@ def test_help_and_usage_errors_import_no_heavy_library() -> None:
     MLflow, LightGBM, BentoML or pandas (seconds each): the exit path resolves error types
     from modules already loaded."""
     cases = [["--help"], ["train", "--help"], ["load", "events", "--help"],
-             ["features", "build", "--help"], ["train", "--no-such-option"],
+             ["features", "build", "--help"], ["summary", "--help"],
+             ["train", "--no-such-option"],
              ["simulate", "--customers", "0"]]
     code = FAST_PATH.format(cases=", ".join(map(repr, cases)) + ",", heavy=HEAVY)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[-1] == "imported:", r.stdout.splitlines()[-1]
     assert "Usage" in r.stderr and "No such option" in r.stderr
+    assert "[env var: NBA_DATA_DIR]" in r.stdout  # --data's help names its env var
