@@ -161,3 +161,43 @@ def test_help_and_usage_errors_import_no_heavy_library() -> None:
     assert r.stdout.splitlines()[-1] == "imported:", r.stdout.splitlines()[-1]
     assert "Usage" in r.stderr and "No such option" in r.stderr
     assert "[env var: NBA_DATA_DIR]" in r.stdout  # --data's help names its env var
+
+
+def test_train_on_too_short_data_is_one_error_line_per_model(tmp_path: Path) -> None:
+    """Each model the data is too short for gives one `error: <model>: <reason>` line (before
+    any feature is built), every model is tried, and the exit code is 2."""
+    from features.dataset import write_dataset
+    from features.simulator import SimConfig, simulate
+
+    data = tmp_path / "data"
+    write_dataset(data, simulate(SimConfig(customers=60, days=3, products=20, seed=3)))
+    r = nba("train", "--data", str(data))
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+    assert [ln.split(":")[1].strip() for ln in errors] == ["intent", "churn", "send_time",
+                                                           "affinity"], r.stderr
+    assert "the data covers 3 days; intent needs at least 35 days of history plus its " \
+           "7-day horizon" in errors[0]
+    assert not (data / "feature_store").exists()
+
+
+def test_stated_history_is_what_the_splits_need() -> None:
+    """The minimum a `SnapshotPlan` states is exactly where the time splits start to work."""
+    import pandas as pd
+
+    from training.labels import SnapshotPlan, snapshot_times
+    from training.splits import SplitError, split_by_time, split_for_fit
+
+    start = pd.Timestamp("2026-01-05", tz="UTC")
+    day = pd.Timedelta(days=1)
+    for h, e in ((7, 7), (60, 14), (10, 7), (7, 14)):
+        for before, split in ((1, split_for_fit), (2, split_by_time)):
+            plan = SnapshotPlan("m", h * day, e * day, before)
+            for d in range(20, 180):
+                end = start + d * day
+                try:
+                    split(snapshot_times(start, end, plan.horizon, plan.every), plan.horizon)
+                    works = True
+                except SplitError:
+                    works = False
+                assert (plan.problem(start, end) is None) == works, (h, e, before, d)
