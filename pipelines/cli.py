@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from pipelines.console import console, out, quiet_libraries, stage, user_errors
+
+if TYPE_CHECKING:
+    from pipelines.train_steps import Trained
 
 app = typer.Typer(
     help="Next-best-action service for email marketing.",
@@ -22,7 +25,8 @@ app.add_typer(load_app, name="load")
 
 DataOpt = Annotated[
     Path | None,
-    typer.Option("--data", "--out", help="Dataset directory [env NBA_DATA_DIR; default .nba/data]",
+    typer.Option("--data", "--out", envvar="NBA_DATA_DIR", show_envvar=True,
+                 help="Dataset directory (default: $NBA_HOME/data, i.e. .nba/data)",
                  show_default=False),
 ]
 
@@ -225,11 +229,22 @@ def train(
     horizon: HorizonOpt = None,
     every: EveryOpt = None,
 ) -> None:
-    """Train models on the dataset, compare each with its baselines, log and register in MLflow."""
-    from pipelines.train_steps import parse_models, train_step
+    """Train models on the dataset, compare each with its baselines, log and register in MLflow.
+    A model that cannot be trained is one error line; the others go on (exit code 2 at the end)."""
+    from pipelines.train_steps import parse_models, train_models
 
     settings = _settings(data)
-    results = train_step(settings, parse_models(model), horizon, every)
+    run = train_models(settings, parse_models(model), horizon, every)
+    results = run.trained
+    if results:
+        _print_trained(results, settings.tracking_uri)
+    if run.failed:
+        console.print(f"not trained: {', '.join(run.failed)} (errors above)")
+        raise typer.Exit(2)
+
+
+def _print_trained(results: list[Trained], tracking_uri: str) -> None:
+    """The trained models against their baselines, and what ships."""
     out.print("\n[bold]model        horizon  test metric   model   best baseline            "
               "ships[/bold]")
     for r in results:
@@ -243,7 +258,7 @@ def train(
             out.print(f"  {r.name}: {r.definition}")
         if r.scorer != "model":
             out.print(f"  [yellow]{r.name}: {r.verdict}[/yellow]")
-    out.print(f"\nMLflow: mlflow ui --backend-store-uri {settings.tracking_uri}")
+    out.print(f"\nMLflow: mlflow ui --backend-store-uri {tracking_uri}")
 
 
 @app.command()

@@ -7,9 +7,7 @@ from dataclasses import dataclass
 
 from features.dataset import read_dataset
 from features.settings import Settings
-from features.store import open_store
 from pipelines.console import UserError, console, stage, step
-from pipelines.feature_steps import ensure_features
 
 MODEL_NAMES = ("intent", "churn", "send_time", "affinity")
 
@@ -66,34 +64,61 @@ class Trained:
     definition: str = ""
 
 
-def train_step(settings: Settings, models: list[str], horizon: str | None = None,
-               every: str | None = None) -> list[Trained]:
+@dataclass
+class TrainRun:
+    """Models trained, and the ones that could not be, with the reason each."""
+
+    trained: list[Trained]
+    failed: dict[str, str]
+
+
+def _failed(failed: dict[str, str], name: str, reason: str) -> None:
+    console.print(f"[red]error:[/red] {name}: {reason}", soft_wrap=True)
+    failed[name] = reason
+
+
+def train_models(settings: Settings, models: list[str], horizon: str | None = None,
+                 every: str | None = None) -> TrainRun:
     """Train, evaluate against baselines and register each model (features built if missing).
-    A model that fails prints one `error:` line and the others go on."""
+    A model that cannot be trained prints one `error:` line (data too short: before anything
+    is built) and the others go on; an unexpected failure also prints its traceback."""
     from training.horizons import describe
-    from training.splits import SplitError
-    from training.tracking import configure, log_result
+    from training.labels import training_plan
 
     ds = read_dataset(settings.data_dir, with_truth=True)
     horizons = resolve_horizons(settings, ds, horizon, every)
+    failed: dict[str, str] = {}
+    for name in models:
+        why = training_plan(name, horizons).problem(ds.start, ds.end)
+        if why:
+            _failed(failed, name, why)
+    models = [m for m in models if m not in failed]
+    out: list[Trained] = []
+    if not models:
+        return TrainRun(out, failed)
     for name in (m for m in ("intent", "churn") if m in models):
         step(f"{name} horizon {horizons.describe()[name]}")
+    from features.store import open_store
+    from pipelines.feature_steps import ensure_features
+    from training.tracking import configure, log_result
+
     ensure_features(settings)
     store = open_store(settings)
     configure(settings)
     tags = {"data_dir": str(settings.data_dir.resolve()),
             "data_source": str(ds.manifest.get("source", "?")),
             "data_end": str(ds.end)}
-    out = []
     trainers = _trainers()
-    failures = []
     for name in models:
         with stage(f"training {name}"):
             try:
                 result = trainers[name](store, ds, horizons)
-            except (SplitError, ValueError) as exc:
-                console.print(f"[red]error:[/red] {name}: {exc}", soft_wrap=True)
-                failures.append(name)
+            except ValueError as exc:  # SplitError, HistoryError: the data cannot train it
+                _failed(failed, name, str(exc))
+                continue
+            except Exception as exc:
+                console.print_exception()
+                _failed(failed, name, f"{type(exc).__name__}: {exc} (traceback above)")
                 continue
             for w in result.warnings:
                 step(f"warning: {w}")
@@ -105,10 +130,17 @@ def train_step(settings: Settings, models: list[str], horizon: str | None = None
                            result.scorer,
                            describe(horizons.horizon[name]) if name in horizons.horizon else "",
                            str(result.dataset.get("label", ""))))
-    if failures and not out:
-        raise UserError(f"no model could be trained ({', '.join(failures)}): see the errors "
+    return TrainRun(out, failed)
+
+
+def train_step(settings: Settings, models: list[str], horizon: str | None = None,
+               every: str | None = None) -> list[Trained]:
+    """`train_models`, the models trained; `UserError` when none could be."""
+    run = train_models(settings, models, horizon, every)
+    if run.failed and not run.trained:
+        raise UserError(f"no model could be trained ({', '.join(run.failed)}): see the errors "
                         "above")
-    return out
+    return run.trained
 
 
 def promote_step(settings: Settings, models: list[str], force: bool = False,

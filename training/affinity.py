@@ -20,7 +20,7 @@ from features import schema as s
 from features.dataset import Dataset
 from features.transforms import LOOKBACK
 from training import plots
-from training.labels import AFFINITY_HORIZON, affinity_labels, interactions
+from training.labels import AFFINITY_PLAN, affinity_labels, interactions
 from training.metrics import ranking_metrics
 from training.result import TrainResult
 from training.serving_cache import ServingCache
@@ -176,8 +176,7 @@ def train_affinity(store, ds: Dataset, horizons: object = None) -> TrainResult:
     """Grid over a few ALS settings on the validation week; report the test week."""
     del store  # ALS reads raw interactions, not Feast features
     ev = ds.events
-    t_test = (ds.end - AFFINITY_HORIZON).floor("h")
-    t_val = t_test - AFFINITY_HORIZON
+    t_val, t_test = AFFINITY_PLAN.times(ds.start, ds.end)[-2:]
     item_ids = ds.products[s.PRODUCT_ID].astype(str).to_numpy()
     val_scores = []
     for params in GRID:

@@ -37,7 +37,7 @@ from training.baselines import (
 )
 from training.customer_base import BGNBD, FitError, fit_bgnbd
 from training.datasets import service_features, training_frame
-from training.labels import snapshot_times
+from training.labels import SnapshotPlan
 from training.metrics import binary_metrics, paired_auc_difference
 from training.result import TrainResult
 from training.serving_cache import ServingCache
@@ -270,7 +270,7 @@ def labelled_frame(task: BinaryTask, store, ds: Dataset, horizon: pd.Timedelta,
     """Labels at snapshots -> the split -> (a stable sample beyond `MAX_FIT_ROWS`) -> Feast
     point-in-time features. The sample keeps every customer at some of their snapshots: a
     customer's rows a week apart repeat most of the same information."""
-    times = snapshot_times(ds.start, ds.end, horizon, every)
+    times = SnapshotPlan(task.name, horizon, every).times(ds.start, ds.end)
     labels = task.labels(ds, times, horizon)
     split = split_for_fit(times, horizon, labels[ENTITY_TS].value_counts().to_dict())
     fit = labels[ENTITY_TS].isin(split.fit)

@@ -7,11 +7,18 @@ labels from the window after T. Every label function returns one row per labelle
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
 from features import schema as s
 from features.transforms import ENTITY_TS, SITE, epoch_seconds
+
+if TYPE_CHECKING:
+    from training.horizons import Horizons
 
 E = s.EventType
 INTENT_HORIZON = pd.Timedelta(days=7)
@@ -24,9 +31,13 @@ INTERACTION_WEIGHTS = {str(E.PRODUCT_VIEW): 1.0, str(E.ADD_TO_CART): 3.0,
                        str(E.PURCHASE): 5.0}
 
 
+WEEK = pd.Timedelta(days=7)
+WARMUP = pd.Timedelta(days=28)  # history before the first snapshot
+
+
 def snapshot_times(start: pd.Timestamp, end: pd.Timestamp, horizon: pd.Timedelta,
-                   every: pd.Timedelta = pd.Timedelta(days=7),
-                   warmup: pd.Timedelta = pd.Timedelta(days=28)) -> list[pd.Timestamp]:
+                   every: pd.Timedelta = WEEK,
+                   warmup: pd.Timedelta = WARMUP) -> list[pd.Timestamp]:
     """Snapshot times from `start + warmup`, every `every`, whose label window fits the data.
 
     Snapshots are aligned backwards from the last possible one so the latest period is used.
@@ -39,6 +50,52 @@ def snapshot_times(start: pd.Timestamp, end: pd.Timestamp, horizon: pd.Timedelta
         times.append(t)
         t -= every
     return sorted(times)
+
+
+class HistoryError(ValueError):
+    """The data is too short for a model's snapshots."""
+
+
+def _n(td: pd.Timedelta) -> str:
+    """Days: '35', '41.5'."""
+    return f"{td / pd.Timedelta(days=1):.1f}".removesuffix(".0")
+
+
+def _days(td: pd.Timedelta) -> str:
+    """'35 days', '1 day'."""
+    return f"{_n(td)} day{'' if _n(td) == '1' else 's'}"
+
+
+@dataclass(frozen=True)
+class SnapshotPlan:
+    """The snapshots a model trains on: `snapshot_times` with this horizon, spacing and warm-up,
+    the last one tested; `before_test` earlier ones must have label windows that close by it
+    (1: fit and test; 2: train, validation and test)."""
+
+    model: str
+    horizon: pd.Timedelta
+    every: pd.Timedelta = WEEK
+    before_test: int = 1
+    warmup: pd.Timedelta = WARMUP
+
+    def problem(self, start: pd.Timestamp, end: pd.Timestamp) -> str | None:
+        """None when the data from `start` to `end` is long enough, else why not."""
+        times = snapshot_times(start, end, self.horizon, self.every, self.warmup)
+        if times and sum(t + self.horizon <= times[-1] for t in times) >= self.before_test:
+            return None
+        steps = math.ceil(self.horizon / self.every) + self.before_test - 1
+        history = self.warmup + steps * self.every
+        return (f"the data covers {_days(end - start)}; {self.model} needs at least "
+                f"{_days(history)} of history plus its {_n(self.horizon)}-day horizon "
+                f"({_days(self.warmup)} before the first snapshot, snapshots every "
+                f"{_days(self.every)})")
+
+    def times(self, start: pd.Timestamp, end: pd.Timestamp) -> list[pd.Timestamp]:
+        """The snapshot times; `HistoryError` when the data is too short for them."""
+        why = self.problem(start, end)
+        if why:
+            raise HistoryError(why)
+        return snapshot_times(start, end, self.horizon, self.every, self.warmup)
 
 
 class _Timeline:
@@ -72,6 +129,19 @@ class _Timeline:
 
     def first_seen(self) -> pd.Series:
         return pd.Series(pd.to_datetime(self.first, utc=True), index=self.ids)
+
+
+SEND_TIME_PLAN = SnapshotPlan("send_time", SEND_TIME_HORIZON, before_test=2)
+# affinity: validation and test weeks at the end, fitted on whatever history precedes them
+AFFINITY_PLAN = SnapshotPlan("affinity", AFFINITY_HORIZON, AFFINITY_HORIZON,
+                             warmup=pd.Timedelta(days=1))
+
+
+def training_plan(model: str, horizons: Horizons) -> SnapshotPlan:
+    """The snapshots `model` trains on (intent and churn: at their chosen horizons)."""
+    if model in horizons.horizon:
+        return SnapshotPlan(model, horizons.horizon[model], horizons.every[model])
+    return {"send_time": SEND_TIME_PLAN, "affinity": AFFINITY_PLAN}[model]
 
 
 def _known_customers(customers: pd.DataFrame, events: pd.DataFrame) -> pd.Series:

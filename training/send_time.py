@@ -19,7 +19,12 @@ from features.dataset import Dataset
 from features.transforms import ENTITY_TS, customer_items
 from training import lgbm_predict, plots
 from training.datasets import service_features, training_frame
-from training.labels import SEND_TIME_HORIZON, send_time_labels, send_time_source, snapshot_times
+from training.labels import (
+    SEND_TIME_HORIZON,
+    SEND_TIME_PLAN,
+    send_time_labels,
+    send_time_source,
+)
 from training.metrics import hour_distance, hour_metrics
 from training.result import TrainResult
 from training.splits import apply_split, split_by_time
@@ -95,7 +100,7 @@ def train_send_time(store, ds: Dataset, horizons: object = None) -> TrainResult:
         source = "active_hour_hist"
         warnings.append(f"no email opens in this data: send time falls back to the hour of "
                         f"{'/'.join(types[:3])}{'...' if len(types) > 3 else ''} events")
-    times = snapshot_times(ds.start, ds.end, SEND_TIME_HORIZON)
+    times = SEND_TIME_PLAN.times(ds.start, ds.end)
     labels = send_time_labels(ds.events, times, types)
     split = split_by_time(times, SEND_TIME_HORIZON, labels[ENTITY_TS].value_counts().to_dict(),
                           min_test_rows=500)

@@ -23,6 +23,10 @@ def test_simulate_then_summary(tmp_path: Path) -> None:
     r = nba("summary", "--data", str(data))
     assert r.returncode == 0, r.stderr
     assert "customers  200" in r.stdout and "open_rate" in r.stdout
+    import os
+
+    r = nba("summary", env={**os.environ, "NBA_DATA_DIR": str(data)})  # --data from its env var
+    assert r.returncode == 0 and "customers  200" in r.stdout, r.stderr
 
 
 def test_load_transactions_reports_rejects(tmp_path: Path) -> None:
@@ -126,3 +130,74 @@ def test_ingest_keeps_going_past_bad_lines(tmp_path: Path, sim_data_dir: Path) -
     assert summary.rejected_by_reason == {"json": 2, "timestamp": 1}
     rejects = (data / "live" / "rejects.jsonl").read_text()
     assert "line 2 is not valid JSON" in rejects and "line 3 is not a JSON object" in rejects
+
+
+HEAVY = ("feast", "mlflow", "lightgbm", "bentoml", "implicit", "sklearn", "pandas", "sqlalchemy")
+FAST_PATH = """
+import sys
+from pipelines.cli import main
+
+for args in ({cases}):
+    sys.argv = ["nba", *args]
+    try:
+        main()
+    except SystemExit as done:
+        assert done.code in (0, 2), (args, done.code)
+print("imported:", *(m for m in {heavy} if m in sys.modules))
+"""
+
+
+def test_help_and_usage_errors_import_no_heavy_library() -> None:
+    """`nba --help`, a command's help and an argument error answer without importing Feast,
+    MLflow, LightGBM, BentoML or pandas (seconds each): the exit path resolves error types
+    from modules already loaded."""
+    cases = [["--help"], ["train", "--help"], ["load", "events", "--help"],
+             ["features", "build", "--help"], ["summary", "--help"],
+             ["train", "--no-such-option"],
+             ["simulate", "--customers", "0"]]
+    code = FAST_PATH.format(cases=", ".join(map(repr, cases)) + ",", heavy=HEAVY)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[-1] == "imported:", r.stdout.splitlines()[-1]
+    assert "Usage" in r.stderr and "No such option" in r.stderr
+    assert "[env var: NBA_DATA_DIR]" in r.stdout  # --data's help names its env var
+
+
+def test_train_on_too_short_data_is_one_error_line_per_model(tmp_path: Path) -> None:
+    """Each model the data is too short for gives one `error: <model>: <reason>` line (before
+    any feature is built), every model is tried, and the exit code is 2."""
+    from features.dataset import write_dataset
+    from features.simulator import SimConfig, simulate
+
+    data = tmp_path / "data"
+    write_dataset(data, simulate(SimConfig(customers=60, days=3, products=20, seed=3)))
+    r = nba("train", "--data", str(data))
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+    assert [ln.split(":")[1].strip() for ln in errors] == ["intent", "churn", "send_time",
+                                                           "affinity"], r.stderr
+    assert "the data covers 3 days; intent needs at least 35 days of history plus its " \
+           "7-day horizon" in errors[0]
+    assert not (data / "feature_store").exists()
+
+
+def test_stated_history_is_what_the_splits_need() -> None:
+    """The minimum a `SnapshotPlan` states is exactly where the time splits start to work."""
+    import pandas as pd
+
+    from training.labels import SnapshotPlan, snapshot_times
+    from training.splits import SplitError, split_by_time, split_for_fit
+
+    start = pd.Timestamp("2026-01-05", tz="UTC")
+    day = pd.Timedelta(days=1)
+    for h, e in ((7, 7), (60, 14), (10, 7), (7, 14)):
+        for before, split in ((1, split_for_fit), (2, split_by_time)):
+            plan = SnapshotPlan("m", h * day, e * day, before)
+            for d in range(20, 180):
+                end = start + d * day
+                try:
+                    split(snapshot_times(start, end, plan.horizon, plan.every), plan.horizon)
+                    works = True
+                except SplitError:
+                    works = False
+                assert (plan.problem(start, end) is None) == works, (h, e, before, d)
