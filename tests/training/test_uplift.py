@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.campaign_sim import TREATMENTS, TRUTH_PREFIX, campaign_log, decision_times
+from features.campaign_sim import TREATMENTS, campaign_log, decision_times
+from features.schema import TRUTH_PREFIX
 from features.simulator import SimConfig, simulate
 from training.ope import evaluate, one_hot, uplift_curve
 from training.outcomes import join_outcomes
