@@ -34,7 +34,6 @@ CONTROL = "none"
 WINDOW_DAYS = 7
 UNSUBSCRIBE_COST = 25.0  # future value lost with an unsubscribe
 LOGGING_PROPENSITY = {"none": 0.25, "email": 0.35, "email_10": 0.2, "email_20": 0.2}
-TRUTH_PREFIX = "true_reward_"
 
 
 @dataclass(frozen=True)
@@ -137,7 +136,7 @@ def campaign_log(ds: Dataset, times: list[pd.Timestamp], seed: int = 0,
         frame["reward"] = np.round(revenue - UNSUBSCRIBE_COST * unsub, 2)
         expected = resp.expected_reward()
         for j, t in enumerate(TREATMENTS):
-            frame[TRUTH_PREFIX + t] = expected[:, j]
+            frame[s.TRUTH_PREFIX + t] = expected[:, j]
         parts.append(frame)
     return pd.concat(parts, ignore_index=True)
 
@@ -151,7 +150,7 @@ def decision_times(ds: Dataset, n: int = 4, every_days: int = 7) -> list[pd.Time
 def true_value(log: pd.DataFrame, actions: np.ndarray | list[str]) -> float:
     """Exact mean expected reward per row when each row gets `actions[i]` (needs the truth
     columns of a simulated log)."""
-    cols = [TRUTH_PREFIX + t for t in TREATMENTS]
+    cols = [s.TRUTH_PREFIX + t for t in TREATMENTS]
     missing = [c for c in cols if c not in log.columns]
     if missing:
         raise ValueError(f"no ground truth in this log (missing {missing[0]})")

@@ -107,3 +107,5 @@ PRODUCTS_FILE = "products.parquet"
 REJECTS_FILE = "rejects.csv"
 MANIFEST_FILE = "manifest.json"
 TRUTH_DIR = "truth"  # simulator ground truth (latent traits), absent for real data
+# campaign-log columns: exact expected reward of each treatment (simulated logs only)
+TRUTH_PREFIX = "true_reward_"

@@ -4,7 +4,8 @@ Pure functions of events (no I/O). `customer_activity_rows` gives, for each cust
 distinct event time holding the features *as of that moment, inclusive*: a row never uses a later
 event (point-in-time correct by construction). The offline build writes all rows; the live path
 runs the same function over a customer's recent history and keeps the last row, so online values
-equal the offline ones at the same moment (tests/features/test_parity.py).
+equal the offline ones at the same moment (`test_live_replay_matches_the_offline_build` in
+tests/features/test_feature_store.py).
 
 Every feature looks back at most `LOOKBACK` (90 days), except the sticky states `unsubscribed`
 and `signup_ts` and the customer-base features over the whole purchase history (`*_total`,

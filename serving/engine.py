@@ -259,7 +259,8 @@ def load_bandit(settings: Settings, config: PolicyConfig):
         return None
     import orjson
 
-    from serving.policy.exploration import ArmStats, Thompson
+    from serving.policy.exploration import Thompson
+    from training.arm_stats import ArmStats
 
     path = settings.data_dir / BANDIT_FILE
     stats = ArmStats.from_json(orjson.loads(path.read_bytes())) if path.exists() else ArmStats()

@@ -68,8 +68,8 @@ class Scorer:
         act on (none, email, email_<percent>); otherwise decisions use propensity alone."""
         from mlflow.exceptions import MlflowException
 
-        from serving.policy.treatments import is_policy_vocabulary
         from training.tracking import CHAMPION, REGISTERED
+        from training.treatments import is_policy_vocabulary
 
         reg = REGISTERED["response"]
         try:

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.campaign_sim import TREATMENTS, TRUTH_PREFIX
-from serving.policy.exploration import ArmStats, context_bucket
+from features.campaign_sim import TREATMENTS
+from features.schema import TRUTH_PREFIX
+from training.arm_stats import ArmStats, context_bucket
 
 METHODS = ("uniform", "epsilon", "thompson")
 

@@ -17,7 +17,7 @@ import pandas as pd
 
 from features import schema as s
 from features.transforms import epoch_seconds
-from serving.policy.treatments import NONE, treatment_of
+from training.treatments import NONE, treatment_of
 
 OUTCOME_TYPES = {"opened": s.EventType.EMAIL_OPEN, "clicked": s.EventType.EMAIL_CLICK,
                  "purchased": s.EventType.PURCHASE, "unsubscribed": s.EventType.UNSUBSCRIBE}

@@ -3,18 +3,32 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import cache
+from types import ModuleType
+from typing import TYPE_CHECKING
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.figure import Figure
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import roc_curve
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+@cache
+def _pyplot() -> ModuleType:
+    """pyplot on the Agg backend, imported on the first plot: the model modules import this
+    one, and processes that only load models (the API) need no matplotlib."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
 
 def roc_plot(y: np.ndarray, scores: Mapping[str, np.ndarray], title: str) -> Figure:
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5, 5))
     for name, p in scores.items():
         fpr, tpr, _ = roc_curve(y, p)
@@ -27,6 +41,7 @@ def roc_plot(y: np.ndarray, scores: Mapping[str, np.ndarray], title: str) -> Fig
 
 
 def calibration_plot(y: np.ndarray, probs: Mapping[str, np.ndarray], title: str) -> Figure:
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5, 5))
     for name, p in probs.items():
         frac, mean = calibration_curve(y, np.clip(p, 0, 1), n_bins=10, strategy="quantile")
@@ -40,6 +55,7 @@ def calibration_plot(y: np.ndarray, probs: Mapping[str, np.ndarray], title: str)
 
 def lift_plot(y: np.ndarray, scores: Mapping[str, np.ndarray], title: str) -> Figure:
     """Cumulative share of positives captured when targeting the top x% by score."""
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5, 5))
     share = np.arange(1, len(y) + 1) / len(y)
     for name, p in scores.items():
@@ -54,6 +70,7 @@ def lift_plot(y: np.ndarray, scores: Mapping[str, np.ndarray], title: str) -> Fi
 
 
 def importance_plot(names: Sequence[str], gains: np.ndarray, title: str, top: int = 20) -> Figure:
+    plt = _pyplot()
     order = np.argsort(gains)[::-1][:top][::-1]
     fig, ax = plt.subplots(figsize=(6, 0.3 * len(order) + 1))
     ax.barh([names[i] for i in order], np.asarray(gains)[order])
@@ -66,6 +83,7 @@ def hour_heatmap(actual: np.ndarray, predicted: np.ndarray, title: str) -> Figur
     """Counts of (predicted best hour, actual hour), UTC."""
     m = np.zeros((24, 24))
     np.add.at(m, (np.asarray(actual, int), np.asarray(predicted, int)), 1)
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 5))
     im = ax.imshow(m, origin="lower", cmap="viridis")
     ax.set(xlabel="predicted hour (UTC)", ylabel="actual hour (UTC)", title=title)
@@ -75,6 +93,7 @@ def hour_heatmap(actual: np.ndarray, predicted: np.ndarray, title: str) -> Figur
 
 
 def bar_plot(values: Mapping[str, float], title: str, ylabel: str) -> Figure:
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ax.bar(list(values), list(values.values()))
     ax.set(title=title, ylabel=ylabel)

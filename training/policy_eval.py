@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from features.campaign_sim import TRUTH_PREFIX  # optional exact expected reward columns
+from features.schema import TRUTH_PREFIX  # optional exact expected reward columns
 from training.ope import Estimate, UpliftCurve, evaluate, one_hot, uplift_curve
 from training.response import LogData, LogSpec, ResponseModel, prepare_log, split_rows
 from training.result import TrainResult

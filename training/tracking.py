@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import joblib
-import matplotlib.pyplot as plt
 import mlflow
 import numpy as np
 import pandas as pd
@@ -57,6 +56,8 @@ def _flat(d: dict[str, Any]) -> dict[str, str]:
 
 def log_result(result: TrainResult, settings: Settings, data_tags: dict[str, str]) -> ModelVersion:
     """Log params, metrics, dataset, plots and the model; register it; return the version."""
+    import matplotlib.pyplot as plt  # here, not at the top: the API loads this module too
+
     client = configure(settings)
     ok, why = result.beats_baselines()
     with mlflow.start_run(experiment_id=experiment_id(settings, result.name),

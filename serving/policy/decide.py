@@ -14,7 +14,6 @@ from serving.policy.control import in_control_group
 from serving.policy.eligibility import ABANDONMENT, blocked, suppressed_by_purchase
 from serving.policy.exploration import (
     Thompson,
-    context_bucket,
     explored_treatment,
     propensity,
 )
@@ -22,8 +21,9 @@ from serving.policy.inputs import Catalog, PolicyInputs
 from serving.policy.offers import choose_offer, offer_for_treatment
 from serving.policy.recommend import recommend
 from serving.policy.timing import send_time
-from serving.policy.treatments import NONE, treatment_of
 from serving.schemas import Action, Decision, Variant
+from training.arm_stats import context_bucket
+from training.treatments import NONE, treatment_of
 
 # Features the policy relies on; a known customer missing any of them is decided on defaults.
 REQUIRED = ("consent", "unsubscribed", "emails_sent_24h", "emails_sent_7d", "cart_open",

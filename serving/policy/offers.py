@@ -7,8 +7,8 @@ import math
 
 from serving.policy.config import PolicyConfig
 from serving.policy.inputs import Catalog, PolicyInputs
-from serving.policy.treatments import discount_of
 from serving.schemas import Action, Offer, OfferType
+from training.treatments import discount_of
 
 
 def price_sensitivity(inp: PolicyInputs) -> float:

@@ -63,7 +63,8 @@ def _make_world(tmp: Path, full: Dataset, online_store: str) -> World:
     return World(settings, full, t0, t0 + pd.Timedelta(days=LIVE_DAYS), LiveUpdater(settings))
 
 
-@pytest.fixture(scope="module", params=["sqlite", "redis"])
+@pytest.fixture(scope="module",
+                params=["sqlite", pytest.param("redis", marks=pytest.mark.slow)])
 def world(request, tmp_path_factory, full_dataset):
     url = request.getfixturevalue("redis_url") if request.param == "redis" else "sqlite"
     w = _make_world(tmp_path_factory.mktemp(request.param), full_dataset, url)

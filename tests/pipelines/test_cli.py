@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import RETAIL_SAMPLE
 
 
@@ -14,6 +16,7 @@ def nba(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None):
                           text=True, env=env, cwd=cwd, timeout=300)
 
 
+@pytest.mark.slow
 def test_simulate_then_summary(tmp_path: Path) -> None:
     data = tmp_path / "d"
     r = nba("simulate", "--customers", "200", "--days", "20", "--products", "50", "--out",
@@ -29,6 +32,7 @@ def test_simulate_then_summary(tmp_path: Path) -> None:
     assert r.returncode == 0 and "customers  200" in r.stdout, r.stderr
 
 
+@pytest.mark.slow
 def test_load_transactions_reports_rejects(tmp_path: Path) -> None:
     data = tmp_path / "retail"
     r = nba("load", "transactions", str(RETAIL_SAMPLE), "--out", str(data))
@@ -37,6 +41,7 @@ def test_load_transactions_reports_rejects(tmp_path: Path) -> None:
     assert (data / "rejects.csv").exists()
 
 
+@pytest.mark.slow
 def test_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
     cases = [
         ("summary", "--data", str(tmp_path / "none")),
@@ -52,6 +57,7 @@ def test_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
         assert len(lines) == 1, r.stderr
 
 
+@pytest.mark.slow
 def test_bad_setting_is_a_clear_error(tmp_path: Path) -> None:
     import os
 

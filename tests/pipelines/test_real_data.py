@@ -12,6 +12,8 @@ import pytest
 from tests.conftest import FIXTURES, RETAIL_SAMPLE
 from tests.pipelines.test_cli import nba
 
+pytestmark = pytest.mark.slow  # whole-pipeline backtests on real retail logs
+
 UCI_SAMPLE = FIXTURES / "online_retail_uci_sample.csv.gz"
 
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from features.dataset import read_dataset
+
+pytestmark = pytest.mark.slow  # uses the trained_world fixture
 
 
 def test_replay_streams_events_and_sends_or_cancels(trained_world) -> None:

@@ -45,6 +45,7 @@ def logs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str
     return train, fresh, env
 
 
+@pytest.mark.slow
 def test_train_response_then_evaluate_on_an_unseen_log(logs) -> None:
     train, fresh, env = logs
     r = nba("train-response", "--log", str(train), "--treatment", "arm", "--outcome",
@@ -66,6 +67,7 @@ def test_train_response_then_evaluate_on_an_unseen_log(logs) -> None:
     assert "nba-response-evaluation" in r.stdout
 
 
+@pytest.mark.slow
 def test_a_bad_column_is_a_one_line_error(logs) -> None:
     train, _, env = logs
     r = nba("train-response", "--log", str(train), "--treatment", "arm", "--outcome", "revenue",

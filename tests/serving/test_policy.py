@@ -259,7 +259,7 @@ def test_exploration_logs_the_probability_of_what_was_given() -> None:
     import random
     from collections import Counter
 
-    from serving.policy.treatments import treatment_of
+    from training.treatments import treatment_of
 
     cfg = replace(CFG, explore_share=0.4)
     response = {"none": 2.0, "email": 3.0, "email_10": 4.5, "email_20": 4.0}
@@ -297,8 +297,9 @@ def test_thompson_sampling_follows_its_posterior_and_logs_it() -> None:
     import random
     from collections import Counter
 
-    from serving.policy.exploration import ArmStats, Thompson, context_bucket
-    from serving.policy.treatments import treatment_of
+    from serving.policy.exploration import Thompson
+    from training.arm_stats import ArmStats, context_bucket
+    from training.treatments import treatment_of
 
     cfg = replace(CFG, explore_method="thompson")
     features = customer(**OPEN_CART)

@@ -54,6 +54,7 @@ def _request(ds, cid: str) -> DecisionRequest:
     return DecisionRequest(customer_id=cid, now=ds.end.to_pydatetime())
 
 
+@pytest.mark.slow
 def test_engine_starts_without_the_store_answers_degraded_and_recovers(redis_world) -> None:
     from serving.engine import DecisionEngine
 
@@ -81,6 +82,7 @@ def test_engine_starts_without_the_store_answers_degraded_and_recovers(redis_wor
         engine.close()
 
 
+@pytest.mark.slow
 def test_a_hung_store_costs_a_bounded_time_and_keeps_the_events(redis_world) -> None:
     from serving.engine import DecisionEngine
 
@@ -114,6 +116,7 @@ def test_a_hung_store_costs_a_bounded_time_and_keeps_the_events(redis_world) -> 
         engine.close()
 
 
+@pytest.mark.slow
 def test_bugs_are_not_reported_as_outages(trained_world, monkeypatch) -> None:
     from serving.engine import DecisionEngine
 
@@ -137,6 +140,7 @@ def test_bugs_are_not_reported_as_outages(trained_world, monkeypatch) -> None:
     engine.close()
 
 
+@pytest.mark.slow
 def test_nba_serve_starts_without_the_store_reports_why_and_stops_on_sigterm(
         trained_world, tmp_path) -> None:
     """`nba serve` becomes the server process (exec): SIGTERM stops it and frees the port;

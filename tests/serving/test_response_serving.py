@@ -13,6 +13,8 @@ from serving.schemas import DecisionRequest
 from training.policy_eval import train_response
 from training.response import LogSpec
 
+pytestmark = pytest.mark.slow  # every test uses the trained_world fixture
+
 
 @pytest.fixture(scope="module")
 def world(trained_world):

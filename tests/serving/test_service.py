@@ -18,6 +18,8 @@ import pytest
 from features.dataset import read_dataset
 from tests.serving.proxy import TcpProxy
 
+pytestmark = pytest.mark.slow  # a real HTTP server on the trained_world fixture
+
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "test-secret"
 

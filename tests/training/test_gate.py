@@ -3,6 +3,8 @@ registered bundle scores with that baseline, says so, and can still be promoted.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -30,6 +32,7 @@ def frame(n: int, seed: int, driver: str) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def trained():
+    """Shared by the tests: they gate copies (`dataclasses.replace`), never this model."""
     fit = frame(4000, 1, "noise")
     baselines = customer_base_baselines(label_is_lapse=True, horizon_days=60, cb=None)
     model, _, _ = fit_binary(fit, FEATURES, 60.0, None, baselines)
@@ -45,13 +48,13 @@ def test_churn_never_ships_losing_to_its_baseline(trained) -> None:
     test = frame(2000, 3, "recency")  # the learned pattern does not hold; recency does
     scorer, verdict = gate(trained, test)
     assert scorer == "recency" and "does not beat baseline recency" in verdict
-    trained.scorer = scorer
+    shipped = replace(trained, scorer=scorer)
     X = test[FEATURES].to_numpy(float)
-    cols = {n: test[n].to_numpy(float) for n in trained.baselines["recency"].inputs}
-    np.testing.assert_allclose(trained.predict_proba(X),
-                               trained.baselines["recency"].predict_proba(cols))
-    assert not np.allclose(trained.predict_proba(X), trained.predict_model(X))
-    trained.scorer = MODEL
+    cols = {n: test[n].to_numpy(float) for n in shipped.baselines["recency"].inputs}
+    np.testing.assert_allclose(shipped.predict_proba(X),
+                               shipped.baselines["recency"].predict_proba(cols))
+    assert not np.allclose(shipped.predict_proba(X), shipped.predict_model(X))
+    assert trained.scorer == MODEL
 
 
 def test_registered_baseline_bundle_is_flagged_and_promotable(trained, tmp_path) -> None:
@@ -64,14 +67,14 @@ def test_registered_baseline_bundle_is_flagged_and_promotable(trained, tmp_path)
     settings = Settings.from_env(env={}, data_dir=tmp_path / "data")
     test = frame(1500, 4, "recency")
     scorer, verdict = gate(trained, test)
-    trained.scorer = scorer
+    shipped = replace(trained, scorer=scorer)
     y, X = test["label"].to_numpy(), test[FEATURES].to_numpy(float)
     from sklearn.metrics import roc_auc_score
 
     result = TrainResult(
-        name="churn", model=trained, primary_metric="test_auc",
-        metrics={"test_auc": roc_auc_score(y, trained.predict_model(X)),
-                 "test_baseline_recency_auc": roc_auc_score(y, trained.predict_proba(X))},
+        name="churn", model=shipped, primary_metric="test_auc",
+        metrics={"test_auc": roc_auc_score(y, shipped.predict_model(X)),
+                 "test_baseline_recency_auc": roc_auc_score(y, shipped.predict_proba(X))},
         scorer=scorer, verdict=verdict, eval_frame=test, input_example=test[FEATURES].head(3))
     assert result.beats_baselines() == (False, verdict)
     version = log_result(result, settings, {"data_dir": "test"})
@@ -81,5 +84,5 @@ def test_registered_baseline_bundle_is_flagged_and_promotable(trained, tmp_path)
     p = promote(client, "churn")
     assert p.promoted and "scores with baseline recency" in p.reason
     champion = load_bundle(f"models:/{REGISTERED['churn']}@{CHAMPION}")
-    np.testing.assert_allclose(champion.predict_frame(test), trained.predict_proba(X))
-    trained.scorer = MODEL
+    np.testing.assert_allclose(champion.predict_frame(test), shipped.predict_proba(X))
+    assert trained.scorer == MODEL

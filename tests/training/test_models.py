@@ -14,6 +14,8 @@ from features.store import open_store
 from training.pyfunc import load_bundle
 from training.tracking import REGISTERED, configure
 
+pytestmark = pytest.mark.slow  # every test uses the trained_world fixture
+
 
 @pytest.mark.parametrize("name", ["intent", "churn", "send_time", "affinity"])
 def test_each_model_beats_its_baselines_on_the_test_period(trained_world, name: str) -> None:

@@ -14,6 +14,8 @@ from training.promote import force_promote, promote
 from training.result import TrainResult
 from training.tracking import CHAMPION, REGISTERED, configure, log_result
 
+pytestmark = pytest.mark.slow  # every test uses the trained_world fixture
+
 
 @dataclass
 class Constant:

@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.campaign_sim import TREATMENTS, TRUTH_PREFIX, campaign_log, decision_times
+from features.campaign_sim import TREATMENTS, campaign_log, decision_times
+from features.schema import TRUTH_PREFIX
 from features.simulator import SimConfig, simulate
 from training.ope import evaluate, one_hot, uplift_curve
 from training.outcomes import join_outcomes
@@ -45,6 +46,7 @@ def test_campaign_log_is_randomized_with_known_effects(campaign: pd.DataFrame) -
                                                                    rel=0.1)
 
 
+@pytest.mark.slow
 def test_learned_policy_beats_every_single_treatment_and_random(trained) -> None:
     _, report = trained
     truth = report.truth
@@ -54,6 +56,7 @@ def test_learned_policy_beats_every_single_treatment_and_random(trained) -> None
     assert truth[LEARNED] < truth["oracle"]
 
 
+@pytest.mark.slow
 def test_off_policy_intervals_contain_the_true_values(trained) -> None:
     _, report = trained
     for policy, est in report.estimates.items():
@@ -62,12 +65,14 @@ def test_off_policy_intervals_contain_the_true_values(trained) -> None:
             assert e.high - e.low < 2.5  # informative, not trivially wide
 
 
+@pytest.mark.slow
 def test_uplift_ranking_beats_random_targeting(trained) -> None:
     _, report = trained
     for t in TREATMENTS[1:]:
         assert report.curves[t].qini_coefficient > 0.05, (t, report.curves[t])
 
 
+@pytest.mark.slow
 def test_result_is_ready_for_mlflow(trained) -> None:
     result, _ = trained
     ok, why = result.beats_baselines()

@@ -1,5 +1,6 @@
 """Treatments: what a customer actually gets from a decision, in the vocabulary response
-models learn: `none`, `email`, or `email_<percent>` (an email with a percent-off offer)."""
+models learn: `none`, `email`, or `email_<percent>` (an email with a percent-off offer).
+Training owns it; the serving policy imports it from here."""
 
 from __future__ import annotations
 

@@ -1,0 +1,49 @@
+"""Layering: features <- training <- serving <- pipelines, never the other way round, and the
+API process does not import matplotlib."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FORBIDDEN = {
+    "features": {"training", "serving", "pipelines"},
+    "training": {"serving", "pipelines"},
+}
+
+
+def imported_packages(path: Path) -> set[tuple[int, str]]:
+    """(line, top-level package) of every absolute import in a file, lazy ones included."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found |= {(node.lineno, a.name.split(".")[0]) for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add((node.lineno, node.module.split(".")[0]))
+    return found
+
+
+@pytest.mark.parametrize("package", sorted(FORBIDDEN))
+def test_lower_layers_do_not_import_upper_ones(package: str) -> None:
+    files = sorted((ROOT / package).rglob("*.py"))
+    assert files
+    bad = [f"{f.relative_to(ROOT)}:{line} imports {top}"
+           for f in files for line, top in sorted(imported_packages(f))
+           if top in FORBIDDEN[package]]
+    assert not bad, "\n".join(bad)
+
+
+def test_api_imports_no_matplotlib() -> None:
+    # what the service imports, plus what loading the champion bundles imports
+    modules = ("serving.engine, serving.scoring, serving.service, training.tracking, "
+               "training.pyfunc, training.binary, training.affinity, training.send_time, "
+               "training.response")
+    code = f"import sys, {modules}; print(sorted(m for m in sys.modules if 'matplotlib' in m))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True, check=True).stdout.strip()
+    assert out == "[]", out
