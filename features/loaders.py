@@ -23,8 +23,6 @@ from features.validation import (
     validate_products,
 )
 
-DEFAULT_MARGIN = 0.3
-
 # Transaction-log fields and the column names commonly used for them (compared case-insensitively,
 # ignoring spaces and underscores).
 TRANSACTION_FIELDS: dict[str, tuple[str, ...]] = {
@@ -143,7 +141,7 @@ def derive_products(events: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame({s.PRODUCT_ID: g.size().index.astype(object)})
     out[s.CATEGORY] = out[s.PRODUCT_ID].map(cat).fillna("unknown").to_numpy()
     out[s.PRICE] = out[s.PRODUCT_ID].map(g[s.PRICE].median()).to_numpy()
-    out[s.MARGIN] = DEFAULT_MARGIN
+    out[s.MARGIN] = s.DEFAULT_MARGIN
     out[s.IN_STOCK] = True
     return out
 

@@ -27,6 +27,7 @@ CONSENT = "consent"
 UNSUBSCRIBED = "unsubscribed"
 
 MARGIN = "margin"
+DEFAULT_MARGIN = 0.3  # a product's margin when the data gives none (loaders, policy)
 IN_STOCK = "in_stock"
 
 REASON = "reason"  # rejects files: why a row was refused

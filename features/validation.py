@@ -350,7 +350,7 @@ def validate_products(raw: pd.DataFrame) -> Validated:
         _clean_str(raw[s.CATEGORY]) if s.CATEGORY in raw.columns else None
     )
     out[s.CATEGORY] = out[s.CATEGORY].fillna("unknown")
-    for col, default in ((s.PRICE, np.nan), (s.MARGIN, 0.3)):
+    for col, default in ((s.PRICE, np.nan), (s.MARGIN, s.DEFAULT_MARGIN)):
         num = (
             _numeric(raw[col], col, reasons) if col in raw.columns
             else pd.Series(np.nan, index=raw.index)

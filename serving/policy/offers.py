@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+from features.schema import DEFAULT_MARGIN
 from serving.policy.config import PolicyConfig
 from serving.policy.inputs import Catalog, PolicyInputs
 from serving.schemas import Action, Offer, OfferType
@@ -27,7 +28,7 @@ def discount_cap(action: Action, inp: PolicyInputs, cfg: PolicyConfig, catalog: 
     featured = inp.items("cart_products") if action == Action.CART_ABANDONMENT else []
     featured = [p for p in featured if p in products] or products[:FEATURED]
     margins = [p.margin for pid in featured if (p := catalog.get(pid)) is not None]
-    margin = min(margins) if margins else 0.3
+    margin = min(margins) if margins else DEFAULT_MARGIN
     return max(0.0, min(cfg.max_discount, margin - cfg.min_margin_after_discount))
 
 
