@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
+from features.settings import Settings
 from serving.schemas import Action
+
+# the policy knobs that are also settings (NBA_*): their defaults are the settings' defaults
+FROM_SETTINGS = ("cap_per_day", "cap_per_week", "min_gap_hours", "quiet_start_hour",
+                 "quiet_end_hour", "control_share", "explore_share", "explore_method")
+_DEFAULTS = {f.name: f.default for f in fields(Settings) if f.name in FROM_SETTINGS}
 
 
 @dataclass(frozen=True)
 class PolicyConfig:
     # eligibility
-    cap_per_day: int = 1
-    cap_per_week: int = 3
-    min_gap_hours: float = 12.0
-    quiet_start_hour: int = 22  # customer-local, inclusive
-    quiet_end_hour: int = 7  # customer-local, exclusive
-    control_share: float = 0.05
+    cap_per_day: int = _DEFAULTS["cap_per_day"]
+    cap_per_week: int = _DEFAULTS["cap_per_week"]
+    min_gap_hours: float = _DEFAULTS["min_gap_hours"]
+    quiet_start_hour: int = _DEFAULTS["quiet_start_hour"]  # customer-local, inclusive
+    quiet_end_hour: int = _DEFAULTS["quiet_end_hour"]  # customer-local, exclusive
+    control_share: float = _DEFAULTS["control_share"]
     control_salt: str = "nba-control-v1"
     # candidate rules
     welcome_days: float = 3.0
@@ -37,18 +43,13 @@ class PolicyConfig:
     max_discount: float = 0.25
     min_margin_after_discount: float = 0.10
     # learning: exploration share and the treatments it draws from (docs/uplift.md)
-    explore_share: float = 0.0
-    explore_method: str = "epsilon"  # or "thompson": sample treatments by posterior
+    explore_share: float = _DEFAULTS["explore_share"]
+    explore_method: str = _DEFAULTS["explore_method"]  # or "thompson": sample by posterior
     explore_treatments: tuple[str, ...] = ("none", "email", "email_10", "email_20")
     # recommendations
     n_recommendations: int = 6
     max_per_category: int = 2
 
     @classmethod
-    def from_settings(cls, settings) -> PolicyConfig:
-        return cls(cap_per_day=settings.cap_per_day, cap_per_week=settings.cap_per_week,
-                   min_gap_hours=settings.min_gap_hours,
-                   quiet_start_hour=settings.quiet_start_hour,
-                   quiet_end_hour=settings.quiet_end_hour, control_share=settings.control_share,
-                   explore_share=settings.explore_share,
-                   explore_method=settings.explore_method)
+    def from_settings(cls, settings: Settings) -> PolicyConfig:
+        return cls(**{name: getattr(settings, name) for name in FROM_SETTINGS})
