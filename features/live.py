@@ -145,9 +145,11 @@ class LiveUpdater:
                 if fv.stream_source is not None and fv.stream_source.name == push_source]
             if not self._views[push_source]:
                 raise KeyError(f"no feature view reads push source {push_source!r}")
-        provider = self.store._get_provider()
+        from features.feast_internals import provider
+
+        feast_provider = provider(self.store)
         for fv in self._views[push_source]:
-            provider.ingest_df(fv, df)
+            feast_provider.ingest_df(fv, df)
 
     def _append_events(self, df: pd.DataFrame) -> None:
         recs = df.astype({s.EVENT_TYPE: str}).assign(

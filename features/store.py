@@ -154,9 +154,9 @@ def open_store(settings: Settings, timeout: float | None = None,
     store = FeatureStore(config=RepoConfig(repo_path=repo.resolve(), **cfg))
     if timeout is not None and cfg["online_store"]["type"] == "redis":
         # Feast builds its Redis client lazily; build it now to give it one try per call
-        # (the only reach into Feast internals for this: its provider's online store client)
-        online = store._get_provider().online_store
-        one_try(online._get_client(store.config.online_store))
+        from features.feast_internals import redis_client
+
+        one_try(redis_client(store))
     return store
 
 

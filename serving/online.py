@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from features import feast_internals
 from features import schema as s
 from features.transforms import CONTEXT_INPUTS, REQUEST_TS, request_context
 
@@ -50,7 +51,7 @@ class OnlineFeatures:
 
         keys = [EntityKey(join_keys=[s.CUSTOMER_ID], entity_values=[Value(string_val=str(c))])
                 for c in customer_ids]
-        provider = self.store._get_provider()
+        provider = feast_internals.provider(self.store)
         cols: dict[str, list[Any]] = {}
         for view, names in self.views:
             found = provider.online_read(self.store.config, view, keys, names)
@@ -93,18 +94,11 @@ class _SqliteRead:
     key encoding; `usable` is False on any other store."""
 
     def __init__(self, store: FeatureStore, views: list[tuple[Any, list[str]]]) -> None:
-        from feast.infra.online_stores.sqlite import SqliteOnlineStore, _quote_id, _table_id
-
         self.store = store
-        online = getattr(store._get_provider(), "online_store", None)
-        self.usable = isinstance(online, SqliteOnlineStore)
+        self.usable = feast_internals.is_sqlite(store)
         if not self.usable:
             return
-        self.online = online
-        config = store.config
-        versioned = getattr(config.registry, "enable_online_feature_view_versioning", False)
-        self.tables = [_quote_id(_table_id(config.project, view, versioned))
-                       for view, _ in views]
+        self.tables = [feast_internals.sqlite_table(store, view) for view, _ in views]
         self.wanted = [frozenset(names) for _, names in views]
         self._sql: dict[int, str] = {}
         self._values: dict[bytes, Any] = {}  # decoded scalars by stored bytes (they repeat)
@@ -129,7 +123,7 @@ class _SqliteRead:
                 for c in customer_ids]
         position = {k: i for i, k in enumerate(keys)}
         cols: dict[str, list[Any]] = {n: [None] * len(keys) for n in names}
-        conn = self.online._get_conn(self.store.config)
+        conn = feast_internals.sqlite_connection(self.store)
         value, known = Value(), self._values
         for view, key, name, blob in conn.execute(self.sql(len(keys)),
                                                   keys * len(self.tables)).fetchall():
