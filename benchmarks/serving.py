@@ -46,12 +46,13 @@ def pct(xs, q: float) -> float:
 def prepare(data: Path) -> None:
     """Simulate, build, train and promote the demo data if it is not there yet."""
     from features.settings import Settings
-    from pipelines.train_steps import MODEL_NAMES, promote_step
+    from pipelines.train_steps import promote_step
+    from training.model_specs import DATASET_MODELS
 
     if not (data / "mlflow" / "trained.json").exists():
         subprocess.run([sys.executable, "-m", "pipelines.cli", "demo", "--data", str(data)],
                        check=True, stdout=subprocess.DEVNULL, cwd=ROOT)
-    promote_step(Settings.from_env(data_dir=data), list(MODEL_NAMES))
+    promote_step(Settings.from_env(data_dir=data), list(DATASET_MODELS))
 
 
 def bench_in_process(engine, ids, now) -> tuple[list[float], int]:
@@ -75,13 +76,14 @@ def bench_naive(settings, ids, now) -> list[float]:
 
     from features.store import open_store
     from features.transforms import REQUEST_TS
+    from training.model_specs import SPECS
     from training.send_time import HIST_COLS
-    from training.tracking import CHAMPION, REGISTERED, configure
+    from training.tracking import CHAMPION, configure
 
     configure(settings)
     store = open_store(settings)
     service = store.get_feature_service("policy_v1")
-    models = {m: mlflow.pyfunc.load_model(f"models:/{REGISTERED[m]}@{CHAMPION}")
+    models = {m: mlflow.pyfunc.load_model(f"models:/{SPECS[m].registered}@{CHAMPION}")
               for m in ("intent", "churn", "send_time")}
     cols = {m: list(mod.metadata.get_input_schema().input_names()) for m, mod in models.items()}
     lat = []

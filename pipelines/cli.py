@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from pipelines.console import console, out, quiet_libraries, stage, user_errors
+from training.model_specs import SPECS
 
 if TYPE_CHECKING:
     from pipelines.train_steps import Trained
@@ -566,8 +567,8 @@ def train_response(
     else:
         out.print("nothing held out (--holdout 0): judge it on another log with "
                   "`nba evaluate-policy`")
-    out.print(f"\n{run.verdict if run.report is not None else ''} -> registered nba-response "
-              f"v{run.version}")
+    out.print(f"\n{run.verdict if run.report is not None else ''} -> registered "
+              f"{SPECS['response'].registered} v{run.version}")
     if run.promoted:
         out.print(run.promoted)
     out.print(f"MLflow: mlflow ui --backend-store-uri {settings.tracking_uri}")
@@ -609,7 +610,7 @@ def evaluate_policy(
     with stage(f"evaluating on {log}"):
         run = evaluate_policy_step(settings, log, spec, model_version, bootstrap)
     _print_report(run.report)
-    out.print(f"\nnba-response v{run.version}; results in MLflow experiment "
+    out.print(f"\n{SPECS['response'].registered} v{run.version}; results in MLflow experiment "
               f"nba-response-evaluation (run {run.run_id})")
 
 

@@ -19,7 +19,8 @@ from pipelines.console import out, stage
 from pipelines.data_steps import simulate_step
 from pipelines.feature_steps import ensure_features
 from pipelines.serve_steps import batch_score_step
-from pipelines.train_steps import MODEL_NAMES, Trained, promote_step, train_step
+from pipelines.train_steps import Trained, promote_step, train_step
+from training.model_specs import DATASET_MODELS
 
 TRAINED_MARK = "trained.json"
 RESPONSE_MARK = "response.json"
@@ -46,12 +47,12 @@ def run_demo(settings: Settings, *, customers: int, days: int, fresh: bool) -> N
     results = _trained(settings)
     if results is None:
         with stage("3/7 training and evaluating all models against their baselines"):
-            results = train_step(settings, list(MODEL_NAMES))
+            results = train_step(settings, list(DATASET_MODELS))
         (data / "mlflow" / TRAINED_MARK).write_text(json.dumps([r.__dict__ for r in results]))
     else:
         out.print("3/7 reusing the trained models (see MLflow)")
     with stage("4/7 promotion gate"):
-        promotions = promote_step(settings, list(MODEL_NAMES))
+        promotions = promote_step(settings, list(DATASET_MODELS))
     learned = learn_what_works(settings)
     target = data / "decisions.parquet"
     with stage("6/7 batch-scoring every customer"):

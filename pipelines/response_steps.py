@@ -125,13 +125,14 @@ def evaluate_policy_step(settings: Settings, log_path: Path, spec, version: str 
     import mlflow
     from mlflow.exceptions import MlflowException
 
+    from training.model_specs import SPECS
     from training.policy_eval import evaluate_policies, qini_plot, value_plot
     from training.pyfunc import load_bundle
     from training.response import LogError, prepare_log
-    from training.tracking import CHAMPION, REGISTERED, configure, experiment_id
+    from training.tracking import CHAMPION, configure, experiment_id
 
     client = configure(settings)
-    name = REGISTERED["response"]
+    name = SPECS["response"].registered
     try:
         mv = (client.get_model_version(name, version) if version
               else client.get_model_version_by_alias(name, CHAMPION))

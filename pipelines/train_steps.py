@@ -2,34 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from features.dataset import read_dataset
 from features.settings import Settings
 from pipelines.console import UserError, console, stage, step
-
-MODEL_NAMES = ("intent", "churn", "send_time", "affinity")
-
-
-def _trainers() -> dict[str, Callable]:
-    from training.affinity import train_affinity
-    from training.churn import train_churn
-    from training.intent import train_intent
-    from training.send_time import train_send_time
-
-    return {"intent": train_intent, "churn": train_churn, "send_time": train_send_time,
-            "affinity": train_affinity}
+from training.model_specs import DATASET_MODELS, SPECS
 
 
 def parse_models(text: str | None) -> list[str]:
     if not text:
-        return list(MODEL_NAMES)
+        return list(DATASET_MODELS)
     names = [m.strip().replace("-", "_") for m in text.split(",") if m.strip()]
-    unknown = [m for m in names if m not in MODEL_NAMES]
+    unknown = [m for m in names if m not in DATASET_MODELS]
     if unknown:
         raise UserError(f"unknown model(s) {', '.join(unknown)}; choose from "
-                        f"{', '.join(MODEL_NAMES)}")
+                        f"{', '.join(DATASET_MODELS)}")
     return names
 
 
@@ -108,11 +96,10 @@ def train_models(settings: Settings, models: list[str], horizon: str | None = No
     tags = {"data_dir": str(settings.data_dir.resolve()),
             "data_source": str(ds.manifest.get("source", "?")),
             "data_end": str(ds.end)}
-    trainers = _trainers()
     for name in models:
         with stage(f"training {name}"):
             try:
-                result = trainers[name](store, ds, horizons)
+                result = SPECS[name].train_fn()(store, ds, horizons)
             except ValueError as exc:  # SplitError, HistoryError: the data cannot train it
                 _failed(failed, name, str(exc))
                 continue

@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 
 from serving.policy.inputs import Scores
+from training.model_specs import SPECS
 
 log = logging.getLogger(__name__)
-MODELS = ("intent", "churn", "send_time", "affinity")
 CANDIDATES = 50  # affinity candidates handed to the policy
 ITEM_WEIGHTS = {"recent_views": 1.0, "cart_products": 3.0, "recent_purchases": 5.0}
 
@@ -27,24 +27,33 @@ class Scorer:
 
     @classmethod
     def from_registry(cls, settings) -> Scorer:
+        """Every model's champion (`training/model_specs.py`), those that load and fit."""
         from mlflow.exceptions import MlflowException
 
         from training.pyfunc import load_bundle
-        from training.tracking import CHAMPION, REGISTERED, configure
+        from training.tracking import CHAMPION, configure
+        from training.treatments import is_policy_vocabulary
 
         client = configure(settings)
         scorer = cls()
-        for name in MODELS:
-            reg = REGISTERED[name]
+        for spec in SPECS.values():
+            name, reg = spec.name, spec.registered
             try:
                 mv = client.get_model_version_by_alias(reg, CHAMPION)
             except MlflowException:
                 scorer.missing.append(name)
                 continue
-            scorer.bundles[name] = load_bundle(f"models:/{reg}/{mv.version}",
-                                               (mv.tags or {}).get("bundle_sha256"))
+            bundle = load_bundle(f"models:/{reg}/{mv.version}",
+                                 (mv.tags or {}).get("bundle_sha256"))
+            # the response model only if the policy can act on its treatments (none, email,
+            # email_<percent>); otherwise decisions use propensity alone
+            if name == "response" and not is_policy_vocabulary(list(bundle.treatments)):
+                log.warning("%s v%s: treatments %s are not none/email/email_<percent>; the "
+                            "policy ignores it", reg, mv.version, bundle.treatments)
+                scorer.missing.append(name)
+                continue
+            scorer.bundles[name] = bundle
             scorer.versions[name] = f"{reg}/{mv.version}"
-        scorer._load_response(client, load_bundle)
         scorer._drop_incompatible()
         return scorer
 
@@ -62,29 +71,6 @@ class Scorer:
                 del self.bundles[name]
                 self.versions.pop(name, None)
                 self.missing.append(name)
-
-    def _load_response(self, client, load_bundle) -> None:
-        """The response model champion, if any and if its treatments are ones the policy can
-        act on (none, email, email_<percent>); otherwise decisions use propensity alone."""
-        from mlflow.exceptions import MlflowException
-
-        from training.tracking import CHAMPION, REGISTERED
-        from training.treatments import is_policy_vocabulary
-
-        reg = REGISTERED["response"]
-        try:
-            mv = client.get_model_version_by_alias(reg, CHAMPION)
-        except MlflowException:
-            self.missing.append("response")
-            return
-        bundle = load_bundle(f"models:/{reg}/{mv.version}", (mv.tags or {}).get("bundle_sha256"))
-        if not is_policy_vocabulary(list(bundle.treatments)):
-            log.warning("%s v%s: treatments %s are not none/email/email_<percent>; the policy "
-                        "ignores it", reg, mv.version, bundle.treatments)
-            self.missing.append("response")
-            return
-        self.bundles["response"] = bundle
-        self.versions["response"] = f"{reg}/{mv.version}"
 
     def _matrix(self, name: str, rows: Sequence[dict[str, Any]]) -> np.ndarray:
         cols = self.bundles[name].feature_names

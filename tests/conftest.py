@@ -78,11 +78,12 @@ def trained_world(tmp_path_factory: pytest.TempPathFactory):
     """
     from features.settings import Settings
     from pipelines.console import quiet_libraries
-    from pipelines.train_steps import MODEL_NAMES, train_step
+    from pipelines.train_steps import train_step
+    from training.model_specs import DATASET_MODELS
 
     quiet_libraries()
     root = tmp_path_factory.mktemp("trained")
     settings = Settings.from_env(env={}, data_dir=root / "data", home=root / "home")
     write_dataset(settings.data_dir, simulate(TRAIN_SIM))
-    results = train_step(settings, list(MODEL_NAMES))
+    results = train_step(settings, list(DATASET_MODELS))
     return settings, {r.name: r for r in results}

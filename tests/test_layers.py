@@ -1,5 +1,5 @@
-"""Layering: features <- training <- serving <- pipelines, never the other way round, and the
-API process does not import matplotlib."""
+"""Layering: features <- training <- serving <- pipelines, never the other way round, the
+API process does not import matplotlib, and the model specs import nothing heavy."""
 
 from __future__ import annotations
 
@@ -44,6 +44,16 @@ def test_api_imports_no_matplotlib() -> None:
                "training.pyfunc, training.binary, training.affinity, training.send_time, "
                "training.response")
     code = f"import sys, {modules}; print(sorted(m for m in sys.modules if 'matplotlib' in m))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True, check=True).stdout.strip()
+    assert out == "[]", out
+
+
+def test_model_specs_import_no_heavy_libraries() -> None:
+    # the CLI, the API and tests read the model list without loading what trains or serves them
+    heavy = ("lightgbm", "mlflow", "feast", "matplotlib", "pandas", "serving", "pipelines")
+    code = ("import sys, training.model_specs; "
+            f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({heavy!r})))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                          text=True, check=True).stdout.strip()
     assert out == "[]", out

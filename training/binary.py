@@ -311,6 +311,11 @@ def scorer_metrics(model: BinaryModel, df: pd.DataFrame, prefix: str) -> dict[st
     return out
 
 
+def evaluate_binary(model: BinaryModel, eval_frame: pd.DataFrame) -> dict[str, float]:
+    """AUC and friends of the model's probabilities on a labelled eval frame."""
+    return binary_metrics(eval_frame["label"].to_numpy(), model.predict_frame(eval_frame))
+
+
 def gate(model: BinaryModel, test: pd.DataFrame) -> tuple[str, str]:
     """Choose what ships: the model if its test AUC beats every baseline's, else the best
     baseline. Returns (scorer, one-line verdict)."""

@@ -20,9 +20,10 @@ from training.labels import (
     churn_labels,
     lapse_labels,
 )
+from training.model_specs import SPECS
 from training.result import TrainResult
 
-SERVICE = "churn_v1"
+SERVICE = SPECS["churn"].feature_service
 
 
 def truth_agreement(test: pd.DataFrame, p: np.ndarray, truth: pd.DataFrame,

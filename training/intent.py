@@ -12,9 +12,10 @@ from features.transforms import ENTITY_TS
 from training.binary import BinaryTask, train_binary_task
 from training.horizons import Horizons, describe
 from training.labels import intent_labels
+from training.model_specs import SPECS
 from training.result import TrainResult
 
-SERVICE = "intent_v1"
+SERVICE = SPECS["intent"].feature_service
 
 
 def truth_agreement(test: pd.DataFrame, p: np.ndarray, truth: pd.DataFrame,

@@ -295,3 +295,8 @@ def gate_value(model: ResponseModel, eval_frame: pd.DataFrame) -> float:
               else eval_frame[model.outcome]).to_numpy(dtype=float)[keep]
     est = evaluate(pi, idx[keep], eval_frame["_propensity"].to_numpy()[keep], reward, n_boot=1)
     return est[GATE].value
+
+
+def gate_metrics(model: ResponseModel, eval_frame: pd.DataFrame) -> dict[str, float]:
+    """The promotion gate's metrics for the response model (`<GATE>_value`, see `gate_value`)."""
+    return {f"{GATE}_value": gate_value(model, eval_frame)}

@@ -11,9 +11,9 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from training.metrics import binary_metrics, hour_metrics
+from training.model_specs import SPECS
 from training.pyfunc import load_bundle
-from training.tracking import CHAMPION, REGISTERED, load_eval_frame
+from training.tracking import CHAMPION, load_eval_frame
 
 
 @dataclass
@@ -28,25 +28,12 @@ class Promotion:
 
 
 def evaluate_bundle(model: str, bundle: Any, eval_frame: pd.DataFrame) -> float:
-    """The primary test metric of `bundle` on held-out rows (raises KeyError on a missing
-    feature: the bundle was trained on another feature service version)."""
-    if model in ("intent", "churn"):
-        return binary_metrics(eval_frame["label"].to_numpy(),
-                              bundle.predict_frame(eval_frame))["auc"]
-    if model == "send_time":
-        from training.send_time import best_hour
-
-        pred = best_hour(bundle.predict_frame(eval_frame))
-        return hour_metrics(pred, eval_frame["hour"].to_numpy())["hit_3h"]
-    if model == "affinity":
-        from training.affinity import K, evaluate_recommender
-
-        return evaluate_recommender(bundle, eval_frame)[f"recall_at_{K}"]
-    if model == "response":
-        from training.policy_eval import gate_value
-
-        return gate_value(bundle, eval_frame)
-    raise ValueError(f"unknown model {model!r}")
+    """The gate metric of `bundle` on held-out rows (raises KeyError on a missing feature: the
+    bundle was trained on another feature service version)."""
+    if model not in SPECS:
+        raise ValueError(f"unknown model {model!r}")
+    spec = SPECS[model]
+    return spec.evaluate_fn()(bundle, eval_frame)[spec.gate_metric]
 
 
 def _latest(client: MlflowClient, name: str):
@@ -55,7 +42,7 @@ def _latest(client: MlflowClient, name: str):
 
 
 def promote(client: MlflowClient, model: str, min_delta: float = 0.0) -> Promotion:
-    name = REGISTERED[model]
+    name = SPECS[model].registered
     candidate = _latest(client, name)
     if candidate is None:
         return Promotion(model, False, f"no registered version of {name}: run `nba train` first")
@@ -101,7 +88,7 @@ def promote(client: MlflowClient, model: str, min_delta: float = 0.0) -> Promoti
 
 
 def force_promote(client: MlflowClient, model: str, version: str | None = None) -> Promotion:
-    name = REGISTERED[model]
+    name = SPECS[model].registered
     latest = _latest(client, name)
     if version is None and latest is None:
         return Promotion(model, False, f"no registered version of {name}: run `nba train` first")

@@ -26,10 +26,11 @@ from training.labels import (
     send_time_source,
 )
 from training.metrics import hour_distance, hour_metrics
+from training.model_specs import SPECS
 from training.result import TrainResult
 from training.splits import apply_split, split_by_time
 
-SERVICE = "send_time_v1"
+SERVICE = SPECS["send_time"].feature_service
 HIST_COLS = [f"hist_{h:02d}" for h in range(24)]
 KERNEL = np.array([0.25, 0.5, 0.25])  # circular smoothing over neighbouring hours
 ALPHAS = (0.5, 1.0, 2.0, 4.0)  # prior strength (pseudo-opens of the population profile)
@@ -47,6 +48,11 @@ def best_hour(probs: np.ndarray, window: int = 1) -> np.ndarray:
     """The hour whose +-`window` neighbourhood holds the most probability."""
     mass = sum(np.roll(probs, k, axis=1) for k in range(-window, window + 1))
     return np.argmax(mass, axis=1)
+
+
+def evaluate_send_time(model: SendTimeModel, eval_frame: pd.DataFrame) -> dict[str, float]:
+    """Hit rates of the model's best hour against the hours customers opened (eval frame)."""
+    return hour_metrics(best_hour(model.predict_frame(eval_frame)), eval_frame["hour"].to_numpy())
 
 
 @dataclass

@@ -16,11 +16,10 @@ from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
 from features.settings import Settings
+from training.model_specs import SPECS
 from training.pyfunc import BUNDLE, HASH_TAG, BundleModel, file_sha256
 from training.result import TrainResult
 
-REGISTERED = {"intent": "nba-intent", "churn": "nba-churn", "send_time": "nba-send-time",
-              "affinity": "nba-affinity", "response": "nba-response"}
 CHAMPION = "champion"
 EVAL_ARTIFACT = "eval/test.parquet"
 PIP_REQUIREMENTS = ["lightgbm>=4.7", "scikit-learn>=1.9", "implicit>=0.7.3", "numpy",
@@ -91,7 +90,7 @@ def log_result(result: TrainResult, settings: Settings, data_tags: dict[str, str
                 input_example=example, pip_requirements=PIP_REQUIREMENTS,
                 code_paths=CODE_PATHS,
             )
-        version = mlflow.register_model(info.model_uri, REGISTERED[result.name])
+        version = mlflow.register_model(info.model_uri, SPECS[result.name].registered)
         client.set_model_version_tag(version.name, version.version, "run_id", run.info.run_id)
         client.set_model_version_tag(version.name, version.version, "primary_metric",
                                      f"{result.primary_metric}={result.primary_value:.6f}")

@@ -15,10 +15,11 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.i
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_executes(path: Path, trained_world, monkeypatch) -> None:
-    from pipelines.train_steps import MODEL_NAMES, promote_step
+    from pipelines.train_steps import promote_step
+    from training.model_specs import DATASET_MODELS
 
     settings, _ = trained_world
-    promote_step(settings, list(MODEL_NAMES))
+    promote_step(settings, list(DATASET_MODELS))
     monkeypatch.setenv("NBA_DATA_DIR", str(settings.data_dir))
     monkeypatch.setenv("NBA_HOME", str(settings.home))
     monkeypatch.delenv("NBA_MLFLOW_TRACKING_URI", raising=False)

@@ -12,10 +12,11 @@ pytestmark = pytest.mark.slow  # uses the trained_world fixture
 
 def test_replay_streams_events_and_sends_or_cancels(trained_world) -> None:
     from pipelines.replay import run_replay
-    from pipelines.train_steps import MODEL_NAMES, promote_step
+    from pipelines.train_steps import promote_step
+    from training.model_specs import DATASET_MODELS
 
     settings, _ = trained_world
-    promote_step(settings, list(MODEL_NAMES))
+    promote_step(settings, list(DATASET_MODELS))
     ds = read_dataset(settings.data_dir)
     hours = 48
     window = ds.events[ds.events["timestamp"] > ds.end - pd.Timedelta(hours=hours)]

@@ -35,10 +35,11 @@ def _free_port() -> int:
 def redis_world(trained_world, redis_url):
     """The trained world's features materialized into the machine's Redis (own project)."""
     from pipelines.feature_steps import apply_step, materialize_step
-    from pipelines.train_steps import MODEL_NAMES, promote_step
+    from pipelines.train_steps import promote_step
+    from training.model_specs import DATASET_MODELS
 
     settings, _ = trained_world
-    promote_step(settings, list(MODEL_NAMES))
+    promote_step(settings, list(DATASET_MODELS))
     project = f"rel{uuid.uuid4().hex[:8]}"
     real = replace(settings, online_store=redis_url, feast_project=project,
                    control_share=0.0)

@@ -28,10 +28,11 @@ KEY = "test-secret"
 def server(trained_world, redis_url):
     """The service on a free port, online store = the machine's Redis through a proxy."""
     from pipelines.feature_steps import apply_step, materialize_step
-    from pipelines.train_steps import MODEL_NAMES, promote_step
+    from pipelines.train_steps import promote_step
+    from training.model_specs import DATASET_MODELS
 
     settings, _ = trained_world
-    promote_step(settings, list(MODEL_NAMES))
+    promote_step(settings, list(DATASET_MODELS))
     proxy = TcpProxy(("127.0.0.1", 6379))
     redis = f"redis://127.0.0.1:{proxy.port}/0"
     project = f"svc{uuid.uuid4().hex[:8]}"

@@ -59,10 +59,11 @@ def test_churn_never_ships_losing_to_its_baseline(trained) -> None:
 
 def test_registered_baseline_bundle_is_flagged_and_promotable(trained, tmp_path) -> None:
     from features.settings import Settings
+    from training.model_specs import SPECS
     from training.promote import promote
     from training.pyfunc import load_bundle
     from training.result import TrainResult
-    from training.tracking import CHAMPION, REGISTERED, configure, log_result
+    from training.tracking import CHAMPION, configure, log_result
 
     settings = Settings.from_env(env={}, data_dir=tmp_path / "data")
     test = frame(1500, 4, "recency")
@@ -79,10 +80,10 @@ def test_registered_baseline_bundle_is_flagged_and_promotable(trained, tmp_path)
     assert result.beats_baselines() == (False, verdict)
     version = log_result(result, settings, {"data_dir": "test"})
     client = configure(settings)
-    assert client.get_model_version(REGISTERED["churn"], version.version).tags["scorer"] == (
+    assert client.get_model_version(SPECS["churn"].registered, version.version).tags["scorer"] == (
         "recency")
     p = promote(client, "churn")
     assert p.promoted and "scores with baseline recency" in p.reason
-    champion = load_bundle(f"models:/{REGISTERED['churn']}@{CHAMPION}")
+    champion = load_bundle(f"models:/{SPECS['churn'].registered}@{CHAMPION}")
     np.testing.assert_allclose(champion.predict_frame(test), shipped.predict_proba(X))
     assert trained.scorer == MODEL

@@ -11,8 +11,9 @@ from mlflow.tracking import MlflowClient
 
 from features.dataset import read_dataset
 from features.store import open_store
+from training.model_specs import SPECS
 from training.pyfunc import load_bundle
-from training.tracking import REGISTERED, configure
+from training.tracking import configure
 
 pytestmark = pytest.mark.slow  # every test uses the trained_world fixture
 
@@ -50,7 +51,7 @@ def test_runs_hold_metrics_plots_data_and_a_signed_model(trained_world) -> None:
         plots = [a.path for a in client.list_artifacts(r.run_id, "plots")]
         assert plots, f"{name}: no plots logged"
         assert run.inputs.dataset_inputs, f"{name}: no dataset logged"
-        mv = client.get_model_version(REGISTERED[name], r.version)
+        mv = client.get_model_version(SPECS[name].registered, r.version)
         assert mv.run_id == r.run_id
     intent_plots = {a.path.split("/")[-1] for a in client.list_artifacts(
         results["intent"].run_id, "plots")}
@@ -61,10 +62,11 @@ def test_runs_hold_metrics_plots_data_and_a_signed_model(trained_world) -> None:
 def test_registered_model_scores_like_the_trained_one(trained_world) -> None:
     settings, results = trained_world
     configure(settings)
-    bundle = load_bundle(f"models:/{REGISTERED['intent']}/{results['intent'].version}")
+    bundle = load_bundle(f"models:/{SPECS['intent'].registered}/{results['intent'].version}")
     import mlflow.pyfunc
 
-    pyf = mlflow.pyfunc.load_model(f"models:/{REGISTERED['intent']}/{results['intent'].version}")
+    pyf = mlflow.pyfunc.load_model(
+        f"models:/{SPECS['intent'].registered}/{results['intent'].version}")
     assert pyf.metadata.signature is not None
     cols = bundle.feature_names
     X = pd.DataFrame(np.random.default_rng(0).random((20, len(cols))), columns=cols)
@@ -76,7 +78,7 @@ def test_intent_probabilities_are_calibrated_and_rank_open_carts_higher(trained_
     """Behavioral check: the same customer with an open cart scores higher than without."""
     settings, results = trained_world
     configure(settings)
-    bundle = load_bundle(f"models:/{REGISTERED['intent']}/{results['intent'].version}")
+    bundle = load_bundle(f"models:/{SPECS['intent'].registered}/{results['intent'].version}")
     ds = read_dataset(settings.data_dir)
     store = open_store(settings)
     from training.datasets import training_frame
@@ -102,7 +104,7 @@ def test_registered_model_loads_without_this_project(trained_world, tmp_path) ->
 
     settings, results = trained_world
     root = str(Path(__file__).resolve().parents[2])
-    uri = f"models:/{REGISTERED['intent']}/{results['intent'].version}"
+    uri = f"models:/{SPECS['intent'].registered}/{results['intent'].version}"
     script = f"""
 import sys
 sys.path = [p for p in sys.path if p not in ('', {root!r}) and not p.startswith({root!r} + '/')
@@ -133,7 +135,7 @@ def test_a_swapped_model_file_is_refused_before_unpickling(trained_world, tmp_pa
 
     settings, results = trained_world
     configure(settings)
-    uri = f"models:/{REGISTERED['churn']}/{results['churn'].version}"
+    uri = f"models:/{SPECS['churn'].registered}/{results['churn'].version}"
     swapped = tmp_path / "model"
     shutil.copytree(mlflow.artifacts.download_artifacts(uri), swapped)
     bundle = next(swapped.glob("artifacts/bundle*"))

@@ -10,9 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from training.model_specs import SPECS
 from training.promote import force_promote, promote
 from training.result import TrainResult
-from training.tracking import CHAMPION, REGISTERED, configure, log_result
+from training.tracking import CHAMPION, configure, log_result
 
 pytestmark = pytest.mark.slow  # every test uses the trained_world fixture
 
@@ -37,7 +38,7 @@ def _constant_result(eval_frame: pd.DataFrame) -> TrainResult:
 def test_gate(trained_world) -> None:
     settings, results = trained_world
     client = configure(settings)
-    name = REGISTERED["intent"]
+    name = SPECS["intent"].registered
     from mlflow.exceptions import MlflowException
 
     with contextlib.suppress(MlflowException):  # start from "no champion", whatever ran before
@@ -100,9 +101,10 @@ def test_tracking_and_registry_on_postgres(trained_world, postgres_url, tmp_path
         assert decision.promoted
         from training.pyfunc import load_bundle
 
-        bundle = load_bundle(f"models:/{REGISTERED['intent']}@{CHAMPION}")
+        bundle = load_bundle(f"models:/{SPECS['intent'].registered}@{CHAMPION}")
         assert isinstance(bundle, Constant)
-        assert client.get_registered_model(REGISTERED["intent"]).aliases[CHAMPION] == v.version
+        registered = client.get_registered_model(SPECS["intent"].registered)
+        assert registered.aliases[CHAMPION] == v.version
     finally:
         configure(settings)
         import mlflow
