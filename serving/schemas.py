@@ -74,6 +74,12 @@ def Time(description: str = TIME_DOC):  # a Field factory, used like a type
     return Field(None, description=description, json_schema_extra={"pattern": YEAR_PATTERN})
 
 
+# "at least one character that is not white space", spelled out: JSON Schema's regex dialect
+# (ECMAScript), pydantic's (Rust) and Python's disagree on what `\S` excludes (U+0085, U+180E)
+NOT_ONLY_SPACE = (r"[^\t\n\v\f\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f"
+                  r"\u3000\ufeff]")
+
+
 class TriggerEvent(BaseModel):
     """The event that prompted the decision (optional)."""
 
@@ -97,7 +103,7 @@ class TriggerEvent(BaseModel):
 class DecisionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    customer_id: str = Field(min_length=1, max_length=200, pattern=r"\S")
+    customer_id: str = Field(min_length=1, max_length=200, pattern=NOT_ONLY_SPACE)
     trigger: TriggerEvent | None = None
     now: datetime | None = Time(f"Decision time (default: the server clock); {TIME_DOC}")
     consent: StrictBool | None = Field(None, description="Consent known to the caller "
