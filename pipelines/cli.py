@@ -307,15 +307,17 @@ def backtest(
 def promote(
     data: DataOpt = None,
     model: Annotated[str | None, typer.Option(
-        "--model", help="Comma-separated models (default all)")] = None,
+        "--model", help="Comma-separated models: intent, churn, send_time, affinity (the "
+        "default: all four) or response")] = None,
     force: Annotated[bool, typer.Option(help="Set the latest version as champion anyway")] = False,
     min_delta: Annotated[float, typer.Option(help="Required margin over the champion")] = 0.0,
 ) -> None:
     """Make the latest version `champion` when it beats the current champion on its test period."""
     from pipelines.train_steps import parse_models, promote_step
+    from training.model_specs import SPECS
 
     settings = _settings(data)
-    for p in promote_step(settings, parse_models(model), force, min_delta):
+    for p in promote_step(settings, parse_models(model, tuple(SPECS)), force, min_delta):
         verb = "[green]promoted[/green]" if p.promoted else "kept"
         out.print(f"{p.model:<10} {verb}: {p.reason}")
 

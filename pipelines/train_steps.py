@@ -10,14 +10,15 @@ from pipelines.console import UserError, console, stage, step
 from training.model_specs import DATASET_MODELS, SPECS
 
 
-def parse_models(text: str | None) -> list[str]:
+def parse_models(text: str | None, allowed: tuple[str, ...] = DATASET_MODELS) -> list[str]:
+    """Model names from `--model a,b` (default: every model trained from the dataset)."""
     if not text:
         return list(DATASET_MODELS)
     names = [m.strip().replace("-", "_") for m in text.split(",") if m.strip()]
-    unknown = [m for m in names if m not in DATASET_MODELS]
+    unknown = [m for m in names if m not in allowed]
     if unknown:
         raise UserError(f"unknown model(s) {', '.join(unknown)}; choose from "
-                        f"{', '.join(DATASET_MODELS)}")
+                        f"{', '.join(allowed)}")
     return names
 
 

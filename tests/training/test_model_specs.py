@@ -39,3 +39,14 @@ def test_feature_services_exist(tmp_path) -> None:
 
     services = {fs.name for fs in feature_services(feature_views(OfflinePaths(tmp_path)))}
     assert {s.feature_service for s in SPECS.values() if s.feature_service} <= services
+
+
+def test_promote_accepts_the_response_model_and_train_does_not() -> None:
+    from pipelines.console import UserError
+    from pipelines.train_steps import parse_models
+    from training.model_specs import SPECS
+
+    assert parse_models("response", tuple(SPECS)) == ["response"]
+    assert parse_models(None, tuple(SPECS)) == list(DATASET_MODELS)
+    with pytest.raises(UserError, match="unknown model"):
+        parse_models("response")  # nba train: the response model is trained from a log
