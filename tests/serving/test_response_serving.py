@@ -86,3 +86,21 @@ def test_one_query_sqlite_read_equals_feasts_own_reads(world) -> None:
     assert fast == per_view.read(customers, when)
     assert fast == OnlineFeatures(engine.store, direct=False).read(customers, when)
     assert fast[-1]["consent"] is None and fast[0]["consent"] is not None
+
+
+def test_batch_decisions_equal_one_by_one(world) -> None:
+    """Batch scoring (LightGBM on a matrix, one query for many customers) decides exactly what
+    the one-customer path (LightGBM's single-row C path) decides."""
+    ds, engine = world
+    now = ds.end.to_pydatetime()
+    customers = [*ds.customers["customer_id"].head(300).tolist(), "never-seen"]
+    batch = engine.decide_many([DecisionRequest(customer_id=c, now=now) for c in customers])
+    for c, b in zip(customers, batch, strict=True):
+        one = engine.decide(DecisionRequest(customer_id=c, now=now))
+        same = ("action", "variant", "offer", "send_at", "recommendations", "reasons",
+                "control_group", "degraded")
+        assert {k: getattr(one, k) for k in same} == {k: getattr(b, k) for k in same}, c
+        assert one.scores.keys() == b.scores.keys()
+        for k, v in one.scores.items():
+            assert (v is None and b.scores[k] is None) or v == pytest.approx(
+                b.scores[k], rel=1e-9, abs=1e-9), (c, k)
