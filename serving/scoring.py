@@ -10,11 +10,11 @@ from typing import Any
 import numpy as np
 
 from serving.policy.inputs import Scores
+from training.affinity import recent_items
 from training.model_specs import SPECS
 
 log = logging.getLogger(__name__)
 CANDIDATES = 50  # affinity candidates handed to the policy
-ITEM_WEIGHTS = {"recent_views": 1.0, "cart_products": 3.0, "recent_purchases": 5.0}
 
 
 @dataclass
@@ -114,15 +114,6 @@ class Scorer:
         """The label horizon of a binary model's score (None: no model, or an older bundle)."""
         days = getattr(self.bundles.get(name), "horizon_days", None)
         return float(days) if days is not None else None
-
-
-def recent_items(row: dict[str, Any]) -> dict[str, float]:
-    """A customer's recent products weighted like training (view 1, cart 3, purchase 5)."""
-    items: dict[str, float] = {}
-    for name, w in ITEM_WEIGHTS.items():
-        for pid in row.get(name) or []:
-            items[str(pid)] = items.get(str(pid), 0.0) + w
-    return items
 
 
 def _hist(v: object) -> np.ndarray:

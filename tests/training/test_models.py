@@ -57,6 +57,9 @@ def test_runs_hold_metrics_plots_data_and_a_signed_model(trained_world) -> None:
         results["intent"].run_id, "plots")}
     assert {"intent_roc.png", "intent_calibration.png", "intent_lift.png",
             "intent_importance.png"} <= intent_plots
+    # affinity is also judged on what serving does: fold-in from the online list features
+    aff = client.get_run(results["affinity"].run_id).data.metrics
+    assert aff["test_served_recall_at_10"] >= 1.3 * aff["test_baseline_popularity_recall_at_10"]
 
 
 def test_registered_model_scores_like_the_trained_one(trained_world) -> None:
