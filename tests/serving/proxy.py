@@ -9,9 +9,9 @@ import threading
 
 
 class TcpProxy:
-    def __init__(self, target: tuple[str, int]) -> None:
+    def __init__(self, target: tuple[str, int], port: int = 0) -> None:
         self.target = target
-        self.server = socket.create_server(("127.0.0.1", 0))
+        self.server = socket.create_server(("127.0.0.1", port))
         self.port = self.server.getsockname()[1]
         self.conns: list[socket.socket] = []
         self.running = True
@@ -26,14 +26,20 @@ class TcpProxy:
             if not self.running:
                 client.close()
                 return
-            try:
-                upstream = socket.create_connection(self.target, timeout=2)
-            except OSError:
-                client.close()
-                continue
-            self.conns += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+            self._handle(client)
+
+    def _handle(self, client: socket.socket) -> None:
+        self._forward(client)
+
+    def _forward(self, client: socket.socket) -> None:
+        try:
+            upstream = socket.create_connection(self.target, timeout=2)
+        except OSError:
+            client.close()
+            return
+        self.conns += [client, upstream]
+        for a, b in ((client, upstream), (upstream, client)):
+            threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
     @staticmethod
     def _pipe(src: socket.socket, dst: socket.socket) -> None:
@@ -66,34 +72,16 @@ class ToggleProxy(TcpProxy):
     restored after a cut, keeping its port."""
 
     def __init__(self, target: tuple[str, int], start: str = "up", port: int = 0) -> None:
-        self.target, self.mode = target, start
-        self.server = socket.create_server(("127.0.0.1", port))
-        self.port = self.server.getsockname()[1]
-        self.conns: list[socket.socket] = []
-        self.running = True
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.mode = start  # before the accepting thread starts
+        super().__init__(target, port)
 
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.server.accept()
-            except OSError:
-                return
-            mode = getattr(self, "mode", "up")
-            if mode == "down":
-                client.close()
-                continue
-            if mode == "hang":
-                self.conns.append(client)  # held open, never answered
-                continue
-            try:
-                upstream = socket.create_connection(self.target, timeout=2)
-            except OSError:
-                client.close()
-                continue
-            self.conns += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+    def _handle(self, client: socket.socket) -> None:
+        if self.mode == "down":
+            client.close()
+        elif self.mode == "hang":
+            self.conns.append(client)  # held open, never answered
+        else:
+            self._forward(client)
 
     def set(self, mode: str) -> None:
         """up | hang | down; open connections are reset on any change."""
