@@ -28,6 +28,14 @@ log = logging.getLogger(__name__)
 READ_TIMEOUT_S = 0.5  # an online read slower than this is abandoned: decide on defaults
 WRITE_TIMEOUT_S = 1.0  # one live-path call (history, push) gets this long
 COOLDOWN_S = 10.0  # after a store failure, skip the store this long (then try again)
+KEPT_FOR_REPLAY = ("online store unavailable; the accepted events are kept in the live event log "
+                   "for replay")
+
+
+def _why(exc: BaseException) -> str:
+    """An exception as one short line for logs and /readyz: its type and first line."""
+    first = str(exc).splitlines()[0][:200] if str(exc) else ""
+    return f"{type(exc).__name__}: {first}"
 
 
 class Breaker:
@@ -56,7 +64,7 @@ class Breaker:
         try:
             out = fn(*args)
         except store_errors() as exc:
-            self.trip(f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}")
+            self.trip(_why(exc))
             raise StoreUnavailable(f"{self.name} failed ({self.last_error})") from exc
         self.last_error = None
         return out
@@ -112,8 +120,7 @@ class DecisionEngine:
             online.read(["__warm_up__"], [datetime.now(UTC).timestamp()])  # pays set-up now
         except Exception as exc:  # any failure to set up the store: degrade, say why, retry
             where = redacted(self.settings.online_store)
-            self.store_error = (f"online store {where} unavailable: {type(exc).__name__}: "
-                                f"{str(exc).splitlines()[0][:200] if str(exc) else ''}")
+            self.store_error = f"online store {where} unavailable: {_why(exc)}"
             log.warning("%s; deciding on defaults until it is back", self.store_error)
             return
         self.store, self.online, self.store_error = store, online, None
@@ -125,8 +132,7 @@ class DecisionEngine:
             self.scorer = Scorer.from_registry(self.settings)
             self.models_error = None
         except Exception as exc:  # the registry is a server: any failure to reach it
-            self.models_error = (f"model registry unavailable: {type(exc).__name__}: "
-                                 f"{str(exc).splitlines()[0][:200] if str(exc) else ''}")
+            self.models_error = f"model registry unavailable: {_why(exc)}"
             log.warning("%s; deciding without models until it is back", self.models_error)
 
     def _timeout(self, seconds: float) -> float | None:
@@ -216,18 +222,16 @@ class DecisionEngine:
         frame = pd.DataFrame(events)
         if self.live_breaker.is_open or (self._live is None and self.online is None):
             LiveUpdater.rejects_only(self.settings).keep(frame)
-            raise StoreUnavailable("online store unavailable; the accepted events are kept in "
-                                   "the live event log for replay")
+            raise StoreUnavailable(KEPT_FOR_REPLAY)
         try:
             result = self.live_breaker.call(self.live.ingest, frame)
         except store_errors() as exc:
+            # the breaker trips on the ingest's own failures; connecting fails before it runs
             if not isinstance(exc, StoreUnavailable):
-                self.live_breaker.trip(type(exc).__name__)
-            if self._live is None:  # could not even connect: keep them here
-                self.live_breaker.trip(str(exc)[:200])
+                self.live_breaker.trip(_why(exc))
+            if self._live is None:  # could not even connect: keep the events here
                 LiveUpdater.rejects_only(self.settings).keep(frame)
-            raise StoreUnavailable("online store unavailable; the accepted events are kept in "
-                                   "the live event log for replay") from None
+            raise StoreUnavailable(KEPT_FOR_REPLAY) from None
         decisions: list[Decision] = []
         if decide_triggers and result.customers:
             last: dict[str, dict[str, Any]] = {}
