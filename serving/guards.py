@@ -13,8 +13,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -141,8 +143,6 @@ class LoadShedding:
     only the decision and event routes."""
 
     def __init__(self, app) -> None:
-        import asyncio
-
         settings = Settings.from_env()
         self.app = app
         self.limit = settings.max_in_flight
@@ -152,8 +152,6 @@ class LoadShedding:
         self.shed = 0
 
     async def __call__(self, scope, receive, send) -> None:
-        import time
-
         if scope["type"] != "http" or scope["path"] not in API_PATHS:
             await self.app(scope, receive, send)
             return
