@@ -115,12 +115,15 @@ class RedisHistory:
     of event ids (score: epoch seconds) and a hash of id -> payload. Appending an event id that
     is already there changes nothing, so a retried batch is never counted twice."""
 
-    def __init__(self, url: str, namespace: str, timeout: float = 5.0) -> None:
+    def __init__(self, url: str, namespace: str, timeout: float | None = None) -> None:
+        """`timeout`: the caller's budget per call (the service), with one try and no retry,
+        its breaker taking over; None: 5 s per call with redis-py's retries (batch jobs)."""
         import redis
 
-        self.r = redis.Redis.from_url(url, socket_connect_timeout=min(timeout, 2.0),
-                                      socket_timeout=timeout)
-        if timeout < 5.0:  # a budgeted caller (the service): one try, then its breaker
+        budget = 5.0 if timeout is None else timeout
+        self.r = redis.Redis.from_url(url, socket_connect_timeout=min(budget, 2.0),
+                                      socket_timeout=budget)
+        if timeout is not None:
             from features.store import one_try
 
             one_try(self.r)
@@ -187,9 +190,9 @@ class RedisHistory:
         self.r.close()
 
 
-def open_history(settings, timeout: float = 5.0) -> EventHistory:
-    """The history store matching the online store setting (`timeout`: seconds a Redis call
-    may take; the service uses its read budget)."""
+def open_history(settings, timeout: float | None = None) -> EventHistory:
+    """The history store matching the online store setting (`timeout`: the budget per Redis
+    call of a budgeted caller, the service)."""
     if settings.online_store.startswith("redis://"):
         return RedisHistory(settings.online_store, settings.feast_project, timeout)
     return SqliteHistory(settings.feature_repo_dir / "history.db")

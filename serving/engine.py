@@ -208,7 +208,7 @@ class DecisionEngine:
             timeout = self._timeout(WRITE_TIMEOUT_S)
             store = open_store(self.settings, timeout=timeout)
             self._live = LiveUpdater(self.settings, store=store,
-                                     history=open_history(self.settings, timeout or 5.0))
+                                     history=open_history(self.settings, timeout))
         return self._live
 
     def ingest(self, events: list[dict[str, Any]], decide_triggers: bool = False
