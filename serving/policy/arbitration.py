@@ -6,6 +6,8 @@ from serving.policy.config import PolicyConfig
 from serving.policy.inputs import PolicyInputs
 from serving.schemas import Action
 
+ACTION_ORDER = {a: i for i, a in enumerate(Action)}  # ties go to the earlier action
+
 
 def order_value(inp: PolicyInputs, cfg: PolicyConfig) -> float:
     """The customer's average order value in 90 days, else the default."""
@@ -37,7 +39,7 @@ def expected_value(action: Action, inp: PolicyInputs, cfg: PolicyConfig) -> floa
 
 def best_candidate(evs: dict[Action, float]) -> Action:
     """The candidate with the highest expected value (ties: the earlier action)."""
-    return max(evs, key=lambda a: (evs[a], -list(Action).index(a)))
+    return max(evs, key=lambda a: (evs[a], -ACTION_ORDER[a]))
 
 
 def choose(evs: dict[Action, float], cfg: PolicyConfig) -> tuple[Action, str]:
