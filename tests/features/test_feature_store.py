@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import UTC
 from pathlib import Path
 
 import numpy as np
@@ -239,3 +240,70 @@ def test_live_logs_rotate_and_stay_bounded(tmp_path: Path) -> None:
     last = [int(line.split(b'"i":')[1].split(b",")[0]) for p in parts
             for line in p.read_bytes().splitlines()]
     assert last == sorted(last) and last[-1] == 199  # oldest first, newest kept
+
+
+def test_pushed_rows_are_the_rows_feast_would_write(world: World) -> None:
+    """The live path builds Feast's online rows itself (features/feast_internals.py): the same
+    keys, value protos (nulls, NaN and empty lists included) and times as Feast's converter."""
+    from features.feast_internals import online_rows, provider
+
+    hist = world.full.events[world.full.events[s.EVENT_TS] <= world.t0]
+    hist = hist[hist[s.CUSTOMER_ID].isin(world.full.customers[s.CUSTOMER_ID].iloc[:60])]
+    frames = {"customer_activity": customer_activity_rows(hist, latest_only=True),
+              "customer_items": customer_items(hist)}
+    frames["customer_activity"].loc[frames["customer_activity"].index[:3], "spend_90d"] = np.nan
+    store = world.updater.store
+    for name, df in frames.items():
+        view = store.get_feature_view(name)
+        want = provider(store)._prep_rows_to_write_for_ingestion(feature_view=view, df=df,
+                                                                 field_mapping=None)
+        got = online_rows(view, df)
+        assert len(got) == len(want) == len(df)
+        nulls = 0
+        for (k1, v1, t1, c1), (k2, v2, t2, c2) in zip(want, got, strict=True):
+            assert k1.SerializeToString() == k2.SerializeToString()
+            assert list(v1) == list(v2)
+            assert {n: p.SerializeToString() for n, p in v1.items()} == \
+                   {n: p.SerializeToString() for n, p in v2.items()}
+            nulls += sum(p.WhichOneof("val") is None for p in v2.values())
+            assert (t1 if t1.tzinfo else t1.replace(tzinfo=UTC)) == t2
+            assert c1 is None and c2 is None
+        assert name != "customer_activity" or nulls >= 3  # the NaNs above, at least
+
+
+def test_redis_writes_are_the_writes_feast_would_make(world: World) -> None:
+    """`write_redis` leaves Redis as Feast's own write does: same hash fields and bytes, and
+    a row older than the stored one is not written (Feast's stale-row rule)."""
+    if not world.settings.online_store.startswith("redis://"):
+        pytest.skip("Redis only (the SQLite store is written by Feast itself)")
+    from feast.infra.online_stores.helpers import _mmh3, _redis_key
+
+    from features.feast_internals import online_rows, provider, redis_client, write_redis
+
+    store = world.updater.store
+    view = store.get_feature_view("customer_activity")
+    ids = world.full.customers[s.CUSTOMER_ID].iloc[200:240].tolist()
+    ev = world.full.events
+    df = customer_activity_rows(ev[ev[s.CUSTOMER_ID].isin(ids)], latest_only=True)
+    df[s.EVENT_TS] = world.t1 + pd.Timedelta(days=30)  # newer than anything stored
+    rows = online_rows(view, df)
+    client = redis_client(store)
+    keys = [_redis_key(store.config.project, k, store.config.entity_key_serialization_version)
+            for k, _, _, _ in rows]
+
+    fields = [b"_ts:customer_activity", *(_mmh3(f"customer_activity:{f.name}")
+                                          for f in view.features)]
+
+    def snapshot() -> list[dict]:  # this view's fields of each customer's hash
+        return [dict(zip(fields, client.hmget(k, fields), strict=True)) for k in keys]
+
+    provider(store).online_write_batch(store.config, view, rows, progress=None)
+    feast_wrote = snapshot()
+    for k in keys:
+        client.hdel(k, *fields)
+    assert all(v is None for snap in snapshot() for v in snap.values())
+    write_redis(store, view, rows)
+    assert snapshot() == feast_wrote
+    older = df.assign(**{s.EVENT_TS: world.t0, "spend_90d": 12345.0})
+    write_redis(store, view, online_rows(view, older))
+    assert snapshot() == feast_wrote  # stale rows skipped
