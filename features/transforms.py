@@ -93,7 +93,7 @@ LIFETIME_LAST_TS = frozenset({"last_purchase_ts"})
 # lookback), the saturation signal of adaptive frequency and the "once" of ignored follow-ups.
 ENGAGEMENT_HALF_LIFE_DAYS = 14.0
 ENGAGEMENT_WEIGHTS: tuple[tuple[tuple[str, ...], float], ...] = (
-    ((E.EMAIL_OPEN,), 1.0), ((E.EMAIL_CLICK,), 2.0), (SITE, 0.1), ((E.PURCHASE,), 3.0))
+    ((E.EMAIL_OPEN,), 1.0), ((E.EMAIL_CLICK,), 2.0), (SITE, 0.25), ((E.PURCHASE,), 3.0))
 ENGAGEMENT_SCALE = 5.0  # engagement_score = 1 - exp(-decayed sum / scale)
 ENGAGEMENT_FEATURES = ("engagement_decayed", "emails_since_last_open")
 # Features only the policy reads: not inputs of the intent / churn / send-time models.

@@ -42,11 +42,12 @@ class PolicyConfig:
     engagement_high: float = 0.5
     engagement_medium: float = 0.2
     # adaptive frequency (frequency.py): weekly cap per tier and when saturated (this many
-    # emails in a row unopened), never above cap_per_week
+    # emails in a row unopened, no recent visit), never above cap_per_week
     adaptive_frequency: bool = True
     cap_week_by_tier: dict[str, int] = field(default_factory=lambda: {
-        "high": 3, "medium": 2, "low": 1})
+        "high": 3, "medium": 3, "low": 2})
     saturated_unopened: int = 5
+    saturated_away_days: float = 7.0  # ... and no site visit for this long
     cap_week_saturated: int = 1
     # arbitration: expected value = propensity x value x weight, must reach the threshold
     weights: dict[str, float] = field(default_factory=lambda: {

@@ -19,7 +19,9 @@ def weekly_cap(inp: PolicyInputs, cfg: PolicyConfig) -> tuple[int, str]:
     if not cfg.adaptive_frequency:
         return cap, "global"
     unopened = inp.num("emails_since_last_open")
-    if unopened is not None and unopened >= cfg.saturated_unopened:
+    site = inp.num("hours_since_last_site")
+    away = site is None or site >= cfg.saturated_away_days * 24
+    if unopened is not None and unopened >= cfg.saturated_unopened and away:
         return min(cap, cfg.cap_week_saturated), "saturated"
     tier = engagement_tier(inp, cfg)
     if tier is not None:

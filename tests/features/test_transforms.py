@@ -202,7 +202,7 @@ def test_engagement_is_recency_weighted_and_counts_unopened_emails() -> None:
                            ev(3 * day + HL * day, "product_view", "p1", 5.0)])
     r = customer_activity_rows(events).iloc[-1]
     age_open, age_click = (3 * day + HL * day - 60) / day, (3 * day + HL * day - 61) / day
-    want = 1.0 * 2 ** (-age_open / HL) + 2.0 * 2 ** (-age_click / HL) + 0.1
+    want = 1.0 * 2 ** (-age_open / HL) + 2.0 * 2 ** (-age_click / HL) + 0.25
     assert r["engagement_decayed"] == pytest.approx(want, rel=1e-9)
     assert r["emails_since_last_open"] == 2
     # read one half-life later: half the weight, so a lower score; 0 for no engagement at all
@@ -212,5 +212,5 @@ def test_engagement_is_recency_weighted_and_counts_unopened_emails() -> None:
     assert engagement_score(np.array([0.0]), np.array([1.0]))[0] == 0.0
     # events older than the 90-day lookback no longer count (as in the live history)
     old = pd.concat([events, pd.DataFrame([ev(120 * day, "product_view", "p1", 5.0)])])
-    assert customer_activity_rows(old).iloc[-1]["engagement_decayed"] == pytest.approx(0.1)
+    assert customer_activity_rows(old).iloc[-1]["engagement_decayed"] == pytest.approx(0.25)
     assert customer_activity_rows(old).iloc[-1]["emails_since_last_open"] == 0

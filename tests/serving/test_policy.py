@@ -420,16 +420,14 @@ def emailed(n_7d: int, **over) -> dict:
 @pytest.mark.parametrize(("features", "action", "reason"), [
     (emailed(1, engagement_score=0.8), Action.CART_ABANDONMENT, "engagement_high:premium"),
     (emailed(2, engagement_score=0.8), Action.CART_ABANDONMENT, "engagement_high:premium"),
-    (emailed(1, engagement_score=0.3), Action.CART_ABANDONMENT, "engagement_medium:standard"),
-    (emailed(2, engagement_score=0.3), Action.NONE, "cap_week_adaptive:medium_engagement"),
-    (emailed(1, engagement_score=0.05), Action.NONE, "cap_week_adaptive:low_engagement"),
-    (emailed(0, engagement_score=0.05, last_email_sent_ts=NOW.timestamp() - 200 * H),
-     Action.CART_ABANDONMENT, "engagement_low"),
-    (emailed(1, engagement_score=0.8, emails_since_last_open=5), Action.NONE,
-     "cap_week_adaptive:saturated"),
+    (emailed(2, engagement_score=0.3), Action.CART_ABANDONMENT, "engagement_medium:standard"),
+    (emailed(2, engagement_score=0.05), Action.NONE, "cap_week_adaptive:low_engagement"),
+    (emailed(1, engagement_score=0.05), Action.CART_ABANDONMENT, "engagement_low"),
+    (emailed(1, engagement_score=0.8, emails_since_last_open=8),  # unopened, but visiting
+     Action.CART_ABANDONMENT, "engagement_high"),
     (emailed(2), Action.CART_ABANDONMENT, "candidate_cart_abandonment"),  # no data: global
     (emailed(3, engagement_score=0.8), Action.NONE, "cap_week_reached"),  # never above global
-], ids=["high 1", "high 2", "medium 1", "medium 2", "low 1", "low 0", "saturated",
+], ids=["high 1", "high 2", "medium 2", "low 2", "low 1", "unopened but visiting",
         "no engagement data", "global cap"])
 def test_adaptive_weekly_cap_follows_engagement_and_fatigue(features, action, reason) -> None:
     d = run(features)
@@ -437,7 +435,22 @@ def test_adaptive_weekly_cap_follows_engagement_and_fatigue(features, action, re
     assert any(r.startswith(reason) for r in d.reasons), d.reasons
 
 
+def test_saturated_customers_get_one_email_a_week() -> None:
+    """Five emails in a row unopened and no visit for a week: one email a week, whatever the
+    tier (a re-engagement candidate here)."""
+    away = {"hours_since_last_site": 40 * 24.0, "emails_since_last_open": 5,
+            "engagement_score": 0.8}
+    this_week = customer(emails_sent_7d=1, last_email_sent_ts=NOW.timestamp() - 30 * H, **away)
+    d = run(this_week, churn=0.8)
+    assert d.action == Action.NONE and "cap_week_adaptive:saturated" in d.reasons
+    quiet_week = customer(emails_sent_7d=0, last_email_sent_ts=NOW.timestamp() - 200 * H, **away)
+    assert run(quiet_week, churn=0.8).action == Action.RE_ENGAGEMENT
+    fewer = customer(emails_sent_7d=1, last_email_sent_ts=NOW.timestamp() - 30 * H,
+                     **{**away, "emails_since_last_open": 4})
+    assert run(fewer, churn=0.8).action == Action.RE_ENGAGEMENT
+
+
 def test_adaptive_frequency_off_keeps_the_global_cap() -> None:
     cfg = replace(CFG, adaptive_frequency=False)
-    assert run(emailed(1, engagement_score=0.05), cfg=cfg).action == Action.CART_ABANDONMENT
+    assert run(emailed(2, engagement_score=0.05), cfg=cfg).action == Action.CART_ABANDONMENT
     assert "cap_week_reached" in run(emailed(3, engagement_score=0.8), cfg=cfg).reasons
