@@ -20,15 +20,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import pandas as pd  # noqa: E402
+import pandas as pd
 
-from benchmarks._report import header  # noqa: E402
-from features import schema as s  # noqa: E402
-from features.dataset import Dataset  # noqa: E402
-from features.email_loop import TRUE_CHURN, TRUE_INTENT, LoopResult, Policy, run_loop  # noqa: E402
-from features.simulator import SimConfig, simulate  # noqa: E402
-from serving.policy import Catalog, PolicyConfig, PolicyInputs, Product, Scores, decide  # noqa: E402
-from serving.schemas import Action, OfferType  # noqa: E402
+from benchmarks._report import header
+from features import schema as s
+from features.dataset import Dataset
+from features.email_loop import TRUE_CHURN, TRUE_INTENT, LoopResult, Policy, run_loop
+from features.simulator import SimConfig, simulate
+from serving.policy import Catalog, PolicyConfig, PolicyInputs, Product, Scores, decide
+from serving.schemas import Action, OfferType
 
 ARMS = {
     "neither": {"followups": False, "adaptive_frequency": False},
