@@ -48,6 +48,12 @@ class PolicyConfig:
         "high": 3, "medium": 3, "low": 2})
     saturated_unopened: int = 5
     saturated_away_days: float = 7.0  # ... and no site visit for this long
+    # next order (next_order.py): re-engagement 1..lead days before the expected next order of
+    # customers with at least min_days purchase days; off until a response shows it pays
+    # (benchmarks/next_order.py: the date ranks who buys soon only weakly on the simulator)
+    next_order_reminders: bool = False
+    next_order_lead_days: float = 3.0
+    next_order_min_days: int = 3
     cap_week_saturated: int = 1
     # arbitration: expected value = propensity x value x weight, must reach the threshold
     weights: dict[str, float] = field(default_factory=lambda: {

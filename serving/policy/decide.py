@@ -26,6 +26,7 @@ from serving.policy.followups import (
 )
 from serving.policy.frequency import adaptive_block
 from serving.policy.inputs import Catalog, PolicyInputs
+from serving.policy.next_order import next_order_days, next_order_due, next_order_value
 from serving.policy.offers import choose_offer, offer_for_treatment
 from serving.policy.recommend import recommend
 from serving.policy.timing import send_time
@@ -48,7 +49,7 @@ def variant(intent: float | None, cfg: PolicyConfig) -> tuple[Variant, str]:
     return Variant.EDUCATIONAL, "variant_educational_low_intent"
 
 
-def _scores(inp: PolicyInputs) -> dict[str, float | None]:
+def _scores(inp: PolicyInputs, cfg: PolicyConfig) -> dict[str, float | None]:
     out: dict[str, float | None] = {"intent": inp.scores.intent, "churn": inp.scores.churn}
     for name in ("intent_horizon_days", "churn_horizon_days"):
         if getattr(inp.scores, name) is not None:
@@ -63,6 +64,11 @@ def _scores(inp: PolicyInputs) -> dict[str, float | None]:
         out["top_affinity"] = float(inp.scores.affinity[0][1])
     if inp.num("engagement_score") is not None:
         out["engagement"] = inp.num("engagement_score")
+    for name, v in (("next_order_days", next_order_days(inp, cfg)),
+                    ("next_order_value_12m", next_order_value(inp)),
+                    ("p_alive", inp.scores.p_alive)):
+        if v is not None:
+            out[name] = v
     return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in out.items()}
 
 
@@ -92,7 +98,7 @@ def decide(inp: PolicyInputs, cfg: PolicyConfig, catalog: Catalog, *, decision_i
         recs, rec_reason = products_for(action, inp, cfg, catalog)
         out = Decision(
             decision_id=decision_id, customer_id=inp.customer_id, decided_at=inp.now,
-            action=action, recommendations=recs, scores=_scores(inp),
+            action=action, recommendations=recs, scores=_scores(inp, cfg),
             reasons=[*reasons, *chosen_reasons, rec_reason],
             model_versions=model_versions or {}, control_group=control,
             degraded=inp.degraded,
@@ -117,6 +123,8 @@ def decide(inp: PolicyInputs, cfg: PolicyConfig, catalog: Catalog, *, decision_i
 
     followups, why_no_followup = followup_candidates(inp, cfg)
     cands = candidates(inp, cfg) + followups
+    if next_order_due(inp, cfg) and Action.RE_ENGAGEMENT not in dict(cands):
+        cands.append((Action.RE_ENGAGEMENT, "next_order_due"))
     suppressed = []
     if suppressed_by_purchase(inp):
         suppressed = [a for a, _ in cands if a in ABANDONMENT]

@@ -454,3 +454,60 @@ def test_adaptive_frequency_off_keeps_the_global_cap() -> None:
     cfg = replace(CFG, adaptive_frequency=False)
     assert run(emailed(2, engagement_score=0.05), cfg=cfg).action == Action.CART_ABANDONMENT
     assert "cap_week_reached" in run(emailed(3, engagement_score=0.8), cfg=cfg).reasons
+
+
+# ------------------------------------------------------ next order date and value (item 7)
+def regular(days_to_next: float, **over) -> dict:
+    """A customer with 5 purchase days 30 days apart, the next expected in `days_to_next`."""
+    return customer(**{"purchase_days_total": 5, "mean_purchase_gap_days": 30.0,
+                       "hours_since_last_purchase": (30.0 - days_to_next) * 24,
+                       "spend_per_purchase_day": 40.0, **over})
+
+
+REMIND = replace(CFG, next_order_reminders=True)
+
+
+def run_base(features: dict, purchases_12m: float | None = None, p_alive: float | None = None,
+             cfg: PolicyConfig = REMIND, churn: float = 0.3):
+    scores = Scores(0.2, churn, None, AFFINITY, purchases_12m=purchases_12m, p_alive=p_alive)
+    return decide(PolicyInputs("c1", NOW, features, scores), cfg, CATALOG, decision_id="d1")
+
+
+def test_re_engagement_is_timed_before_the_expected_next_order() -> None:
+    d = run_base(regular(2.0))
+    assert d.action == Action.RE_ENGAGEMENT, d.reasons
+    assert "candidate_re_engagement:next_order_due" in d.reasons
+    assert d.scores["next_order_days"] == pytest.approx(2.0)
+    assert d.send_at < NOW + timedelta(days=2)  # lands before the expected date passes
+    for ahead in (10.0, 0.5, -3.0):  # not yet due, too late to land before it, overdue
+        d = run_base(regular(ahead))
+        assert d.action == Action.NONE and d.scores["next_order_days"] == pytest.approx(ahead)
+    assert run_base(regular(2.0, purchase_days_total=2)).action == Action.NONE  # too few
+    assert run_base(regular(2.0), cfg=CFG).action == Action.NONE  # off by default
+
+
+def test_next_order_value_and_p_alive_are_in_the_scores() -> None:
+    d = run_base(regular(10.0), purchases_12m=6.0, p_alive=0.9)
+    assert d.scores["next_order_value_12m"] == pytest.approx(6.0 * 40.0)
+    assert d.scores["p_alive"] == pytest.approx(0.9)
+    d = run_base(customer())  # no customer-base model, irregular history: nothing shown
+    assert not {"next_order_days", "next_order_value_12m", "p_alive"} & set(d.scores)
+
+
+def test_scorer_gives_bgnbd_purchases_and_p_alive_from_the_champion() -> None:
+    from types import SimpleNamespace
+
+    from serving.scoring import Scorer
+    from training.customer_base import BGNBD
+
+    cb = BGNBD(r=0.6, alpha=12.0, a=0.8, b=2.5)
+    scorer = Scorer(bundles={"intent": SimpleNamespace(customer_base=cb)})
+    frequent = {"purchase_days_total": 8, "days_since_first_purchase": 200.0,
+                "hours_since_last_purchase": 5 * 24.0}
+    lapsed = {**frequent, "hours_since_last_purchase": 150 * 24.0}
+    got = scorer.customer_base([frequent, lapsed, {}])
+    want = cb.expected_purchases(365.0, np.array([7.0]), np.array([195.0]), np.array([200.0]))
+    assert got[0][0] == pytest.approx(float(want[0]))
+    assert got[0][0] > got[1][0] > 0 and 1 >= got[0][1] > got[1][1] > 0
+    assert got[2] == (None, None)  # no purchase yet
+    assert Scorer().customer_base([frequent]) == [(None, None)]  # no customer-base model
