@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from features import schema as s
-from features.campaign_sim import UNSUBSCRIBE_COST
+from features.campaign_sim import UNSUBSCRIBE_COST, alive_at
 from features.dataset import Dataset
 from features.simulator import (
     CATEGORIES,
@@ -102,16 +102,12 @@ class _Truth:
         top = pd.Index(CATEGORIES).get_indexer(t["top_category"].astype(str))
         self.order_value = 30.0 + 0.4 * np.array(CATEGORY_MEDIAN_PRICE)[np.maximum(top, 0)]
 
-    def alive(self, at: float) -> np.ndarray:
-        """The simulator's activity multiplier: fades over the 30 days before churn, 0 after."""
-        to_churn = (self.churn - at) / DAY
-        return np.where(to_churn <= 0, 0.0, np.clip(0.25 + 0.75 * to_churn / 30.0, 0.25, 1.0))
-
     def scores(self, at: float) -> tuple[np.ndarray, np.ndarray]:
-        """True 7-day purchase probability without email, and 1 - activity as churn risk."""
+        """True 7-day purchase probability without email (campaign_sim's baseline, without its
+        open-cart bump), and 1 - activity as churn risk."""
         rate = self.col["mission_rate"] * self.col["mission_conversion"] \
             + 0.05 * self.col["browse_rate"]
-        alive = self.alive(at)
+        alive = alive_at(self.churn, at)
         return 1 - np.exp(-7 * rate * alive), 1 - alive
 
 
