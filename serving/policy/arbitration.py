@@ -34,6 +34,8 @@ def expected_value(action: Action, inp: PolicyInputs, cfg: PolicyConfig) -> floa
         return churn * (inp.num("spend_90d", 0) or aov) * 0.2 * weight
     if action == Action.WELCOME:
         return max(intent, 0.1) * aov * weight
+    if action in cfg.followup_weights:  # follow-ups (followups.py): interest x order value
+        return intent * aov * cfg.followup_weights[action]
     return 0.0
 
 

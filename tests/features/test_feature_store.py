@@ -24,10 +24,12 @@ from features.simulator import SimConfig, simulate
 from features.store import StoreUnavailable, open_store
 from features.transforms import (
     ENTITY_TS,
+    POLICY_ONLY_FEATURES,
     REQUEST_TS,
     activity_feature_names,
     customer_activity_rows,
     customer_items,
+    engagement_score,
     latest_per_customer,
 )
 from pipelines.feature_steps import apply_step, build_step, materialize_step
@@ -114,6 +116,9 @@ def test_live_replay_matches_the_offline_build(world: World) -> None:
     # Request-time features come from the same stored values and the request moment.
     hours = (world.t1.timestamp() - want["last_event_ts"]) / 3600
     assert np.allclose(got.loc[want.index, "hours_since_last_event"], hours)
+    # the engagement score is the stored decayed sum decayed on to the request moment
+    score = engagement_score(want["engagement_decayed"].to_numpy(), hours.to_numpy() / 24)
+    assert np.allclose(got.loc[want.index, "engagement_score"], score)
 
 
 def test_materialized_values_equal_the_offline_rows(world: World) -> None:
@@ -169,12 +174,14 @@ def test_historical_join_never_sees_the_future(tmp_path: Path, full_dataset: Dat
     ev = full_dataset.events
     truncated = ev[ev[s.EVENT_TS] <= snap]  # nothing after the snapshot exists here
     want = latest_per_customer(customer_activity_rows(truncated)).set_index(s.CUSTOMER_ID)
-    model_cols = [c for c in activity_feature_names() if not c.endswith("_ts")]
+    model_cols = [c for c in activity_feature_names()
+                  if not c.endswith("_ts") and c not in POLICY_ONLY_FEATURES]
     assert set(model_cols) <= set(hist.columns)
     service = store.get_feature_service("intent_v1")
     served = [f.name for p in service.feature_view_projections for f in p.features]
     assert set(model_cols) <= set(served)
     assert not [c for c in served if c.endswith("_ts")]  # models never see calendar time
+    assert not POLICY_ONLY_FEATURES & set(served)  # nor the policy's engagement signals
     _assert_same(hist, want, model_cols)
     no_history = sorted(set(customers) - set(want.index))
     assert hist.loc[no_history, "views_30d"].isna().all()
