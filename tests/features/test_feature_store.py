@@ -314,3 +314,26 @@ def test_redis_writes_are_the_writes_feast_would_make(world: World) -> None:
     older = df.assign(**{s.EVENT_TS: world.t0, "spend_90d": 12345.0})
     write_redis(store, view, online_rows(view, older))
     assert snapshot() == feast_wrote  # stale rows skipped
+
+
+def test_a_build_made_by_code_with_other_features_is_stale(world: World) -> None:
+    """After an upgrade that adds or changes features, `ensure_features` rebuilds, re-applies
+    and re-materializes (a store missing a new feature would degrade every decision)."""
+    import json
+
+    from features.build import BUILD_INFO, is_built
+    from features.store import offline_paths
+
+    paths = offline_paths(world.settings)
+    info = paths.root / BUILD_INFO
+    saved = info.read_text()
+    assert is_built(paths)
+    try:
+        info.write_text(json.dumps({**json.loads(saved), "features": "0123456789abcdef"}))
+        assert not is_built(paths)
+        info.write_text(json.dumps({k: v for k, v in json.loads(saved).items()
+                                    if k != "features"}))  # a build from before fingerprints
+        assert not is_built(paths)
+    finally:
+        info.write_text(saved)
+    assert is_built(paths)
