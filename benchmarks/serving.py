@@ -226,6 +226,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=100_000, help="batch decisions")
     ap.add_argument("--port", type=int, default=3917)
     ap.add_argument("--only-http", action="store_true", help="skip in-process and batch")
+    ap.add_argument("--skip-http", action="store_true", help="in-process and batch only")
     ap.add_argument("--plot", type=Path, default=ROOT / "docs" / "img" / "capacity.png")
     args = ap.parse_args()
     header("serving: decisions in-process, over HTTP, in batch, vs a naive baseline")
@@ -246,6 +247,8 @@ def main() -> None:
 
     if not args.only_http:
         bench_engine(settings, ds, ids, now, args)
+    if args.skip_http:
+        return
 
     proc = start_server(settings, args.port)
     rates = [float(r) for r in args.rates.split(",")]
