@@ -51,11 +51,15 @@ def build_step(settings: Settings) -> dict[str, int]:
 
 def apply_step(settings: Settings) -> list[str]:
     """Register entities, sources, views and services in the Feast registry."""
-    from features.repo import definitions
+    from features.repo import definitions, repo_contents, write_cli_repo
 
     store = open_store(settings, need_online=False)  # the registry; new views need no store
     objects = definitions(offline_paths(settings))
     store.apply(objects)
+    # record the infrastructure as `feast apply` does, so `feast plan` finds nothing to create
+    _, _, infra = store.plan(repo_contents(definitions(offline_paths(settings)), store.project))
+    store.registry.update_infra(infra, store.project, commit=True)
+    write_cli_repo(settings.feature_repo_dir, offline_paths(settings))
     (settings.feature_repo_dir / APPLIED_MARK).write_text(_fingerprint(settings))
     return [o.name for o in objects]
 

@@ -337,3 +337,47 @@ def test_a_build_made_by_code_with_other_features_is_stale(world: World) -> None
     finally:
         info.write_text(saved)
     assert is_built(paths)
+
+
+@pytest.mark.slow  # the feast CLI takes about 10 s to start
+def test_feast_cli_sees_the_registered_repo_and_plans_no_change(world: World) -> None:
+    """`feast plan` in a dataset's repo directory (as an operator would run it) deletes and
+    creates nothing after `nba features apply`; the only differences Feast reports are the
+    data sources' metadata timestamps, which it reports after its own `feast apply` too."""
+    import subprocess
+    import sys
+
+    from features.repo import CLI_MODULE, definitions, repo_contents
+    from features.store import offline_paths
+
+    repo = world.settings.feature_repo_dir
+    assert (repo / CLI_MODULE).exists()
+    feast = Path(sys.executable).with_name("feast")
+    r = subprocess.run([str(feast), "plan"], cwd=repo, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    lines = r.stdout.splitlines()
+    assert not [ln for ln in lines if ln.startswith(("Created", "Deleted"))], r.stdout[-3000:]
+    assert "No changes to infrastructure" in r.stdout
+    store = world.updater.store
+    diff, _, _ = store.plan(repo_contents(definitions(offline_paths(world.settings)),
+                                          store.project))
+    kinds = {(d.name, d.transition_type.name) for d in diff.feast_object_diffs
+             if not d.name.startswith("__")}  # Feast's own dummy entity
+    assert {k for _, k in kinds} <= {"UNCHANGED", "UPDATE"}, [k for k in kinds if k[1] == "DELETE"]
+
+    def without_meta(proto):
+        """The proto with every nested `meta` (creation/update times) cleared."""
+        if hasattr(proto, "ListFields"):
+            for field, value in proto.ListFields():
+                if field.name == "meta":
+                    proto.ClearField("meta")
+                elif field.message_type is not None:
+                    for v in (value if field.is_repeated else [value]):
+                        without_meta(v)
+        return proto
+
+    for d in diff.feast_object_diffs:
+        for p in d.feast_object_property_diffs:  # metadata only
+            assert without_meta(p.val_existing) == without_meta(p.val_declared), (
+                d.name, p.property_name)
