@@ -21,6 +21,8 @@ class Action(StrEnum):
     POST_PURCHASE_CROSS_SELL = "post_purchase_cross_sell"
     RE_ENGAGEMENT = "re_engagement"
     WELCOME = "welcome"
+    PRICE_DROP = "price_drop"  # business events (serving/policy/product_events.py)
+    BACK_IN_STOCK = "back_in_stock"
     NONE = "none"
 
 

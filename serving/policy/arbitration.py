@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from serving.policy.config import PolicyConfig
 from serving.policy.inputs import PolicyInputs
+from serving.policy.product_events import LEAD_REASON, product_value
 from serving.schemas import Action
 
 
@@ -32,6 +33,8 @@ def expected_value(action: Action, inp: PolicyInputs, cfg: PolicyConfig) -> floa
         return churn * (inp.num("spend_90d", 0) or aov) * 0.2 * weight
     if action == Action.WELCOME:
         return max(intent, 0.1) * aov * weight
+    if action in LEAD_REASON:
+        return product_value(action, inp, cfg, intent, aov)
     return 0.0
 
 

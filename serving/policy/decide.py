@@ -19,6 +19,7 @@ from serving.policy.exploration import (
 )
 from serving.policy.inputs import Catalog, PolicyInputs
 from serving.policy.offers import choose_offer, offer_for_treatment
+from serving.policy.product_events import product_candidates
 from serving.policy.recommend import recommend
 from serving.policy.timing import send_time
 from serving.schemas import Action, Decision, Variant
@@ -92,7 +93,7 @@ def decide(inp: PolicyInputs, cfg: PolicyConfig, catalog: Catalog, *, decision_i
     if why_blocked is not None:
         return finish(Action.NONE, chosen_reasons=[why_blocked], evs={})
 
-    cands = candidates(inp, cfg)
+    cands = candidates(inp, cfg) + product_candidates(inp, catalog)
     suppressed = []
     if suppressed_by_purchase(inp):
         suppressed = [a for a, _ in cands if a in ABANDONMENT]
