@@ -277,3 +277,55 @@ def open_product_state(settings, timeout: float | None = None) -> ProductStateSt
     if settings.online_store.startswith("redis://"):
         return RedisProductState(settings.online_store, settings.feast_project, timeout)
     return SqliteProductState(settings.feature_repo_dir / "product_state.db")
+
+
+def interest_events(history, product_ids: Iterable[str], since: pd.Timestamp) -> pd.DataFrame:
+    """Views, cart adds and purchases of `product_ids` since `since` from the live event
+    history (every customer's recent events, features/history.py): the input of
+    `interested_customers`. One indexed scan on SQLite; on Redis a scan of every customer's
+    history (a batch cost, bounded by the history's lookback)."""
+    from features.history import COLUMNS, RedisHistory, SqliteHistory, _frame
+
+    wanted = {str(p) for p in product_ids}
+    types = {str(t) for t in (*INTEREST_EVENTS, s.EventType.PURCHASE)}
+    rows: list[tuple] = []
+    ts: list[float] = []
+
+    def keep(customer: str, t: float, blob: bytes) -> None:
+        p = orjson.loads(blob)  # event_id, event_type, product_id, ...
+        if p[1] in types and p[2] in wanted:
+            rows.append((customer, *p))
+            ts.append(t)
+
+    cutoff = int(since.timestamp())
+    if isinstance(history, SqliteHistory):
+        ids = sorted(wanted)
+        for i in range(0, len(ids), 50):  # a byte search on the payload narrows the scan
+            chunk = ids[i:i + 50]
+            match = " OR ".join(["instr(payload, ?) > 0"] * len(chunk))
+            q = f"SELECT customer_id, ts, payload FROM events WHERE ts >= ? AND ({match})"
+            for c, t, blob in history.conn.execute(q, [cutoff, *(orjson.dumps(p)
+                                                                for p in chunk)]):
+                keep(c, t, blob)
+    elif isinstance(history, RedisHistory):
+        keys = list(history.r.scan_iter(match=history.prefix + "*", count=1000))
+        for i in range(0, len(keys), 500):
+            chunk = keys[i:i + 500]
+            pipe = history.r.pipeline(transaction=False)
+            for k in chunk:
+                pipe.zrangebyscore(k, cutoff, "+inf", withscores=True)
+            members = pipe.execute()
+            pipe = history.r.pipeline(transaction=False)
+            customers = [k.decode()[len(history.prefix):] for k in chunk]
+            for c, m in zip(customers, members, strict=True):
+                if m:
+                    pipe.hmget(history.payloads + c, [e for e, _ in m])
+            payloads = iter(pipe.execute())
+            for c, m in zip(customers, members, strict=True):
+                if m:
+                    for (_, t), blob in zip(m, next(payloads), strict=True):
+                        if blob is not None:
+                            keep(c, t, blob)
+    else:
+        raise TypeError(f"no product scan for {type(history).__name__}")
+    return _frame(rows, ts) if rows else _frame([], []).reindex(columns=list(COLUMNS))
