@@ -21,6 +21,7 @@ import math
 import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -89,6 +90,8 @@ def _reason(row: Mapping[str, Any], now: pd.Timestamp) -> str | ProductChange:
         return ("event_type: missing" if etype is None else
                 f"event_type: unknown {str(etype)[:40]!r}; expected price_change or stock_change")
     raw_ts = row.get(s.EVENT_TS)
+    if isinstance(raw_ts, pd.Timestamp | datetime):  # a file reader parsed it already
+        raw_ts = raw_ts.isoformat()
     if raw_ts is None:
         ts = now
     elif not isinstance(raw_ts, str):
@@ -115,6 +118,7 @@ def _reason(row: Mapping[str, Any], now: pd.Timestamp) -> str | ProductChange:
             return f"price: expected 0 < price <= 1e9, got {price!r}"
         return ProductChange(pid, etype, ts, price=float(price))
     stock = row.get(s.IN_STOCK)
+    stock = bool(stock) if isinstance(stock, np.bool_) else stock
     if not isinstance(stock, bool):
         return "in_stock: missing" if stock is None else "in_stock: expected true or false"
     return ProductChange(pid, etype, ts, in_stock=stock)

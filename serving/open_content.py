@@ -111,3 +111,69 @@ def open_content(engine: DecisionEngine, decision_id: str, now: datetime,
     if recorder is not None:
         recorder.add(open_event(decision_id, cid, now))
     return content
+
+
+# --- the HTTP route: a FastAPI app mounted on the BentoML service at /open ---------------------
+ERROR_DOC = {"content": {"application/json": {"schema": {
+    "type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}}}}
+
+
+def make_open_app():
+    """`GET /open/{decision_id}[?now=ISO]`: BentoML routes are POST only, so the GET a mail
+    client makes is a FastAPI app mounted on the service (same guards: API key, load shedding).
+    The worker's engine and recorder are found in `serving.guards.STATE`."""
+    from fastapi import FastAPI
+    from fastapi.responses import JSONResponse
+
+    from features.store import StoreUnavailable
+    from serving import guards
+
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+
+    def error(status: int, message: str, retry: str | None = None) -> JSONResponse:
+        headers = {"Retry-After": retry} if retry else None
+        return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+    @app.get("/{decision_id}", response_model=OpenContent, responses={
+        400: {"description": "Malformed decision id or time", **ERROR_DOC},
+        404: {"description": "No email decision with this id", **ERROR_DOC},
+        503: {"description": "Decision index unavailable (retry after Retry-After)",
+              **ERROR_DOC}})
+    def open_email(decision_id: str, now: str | None = None):
+        """The email's dynamic blocks as they should be now (recommendations re-ranked with
+        the customer's latest events, bought or out-of-stock items removed, the offer with its
+        countdown or removed when expired, the headline for the current intent tier); records
+        the open."""
+        if not DECISION_ID.match(decision_id):
+            return error(400, "decision_id: expected the 32 hex digits of a decision_id")
+        try:
+            at = parse_now(now)
+        except ValueError as exc:
+            return error(400, f"now: {exc}")
+        engine = guards.STATE.engine
+        if engine is None:
+            return error(503, "starting", "1")
+        try:
+            return open_content(engine, decision_id, at, guards.STATE.recorder)
+        except UnknownDecision as exc:
+            return error(404, str(exc))
+        except StoreUnavailable:
+            return error(503, "decision index unavailable; retry", "10")
+
+    return app
+
+
+def parse_now(text: str | None) -> datetime:
+    """The open's time: the server clock, or an ISO 8601 time (1900..2199) for replays."""
+    from datetime import UTC
+
+    from serving.schemas import _in_range
+
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"expected an ISO 8601 date-time, got {text[:40]!r}") from None
+    _in_range(t)
+    return t if t.tzinfo else t.replace(tzinfo=UTC)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from features.product_events import (
     ProductState,
@@ -172,3 +173,42 @@ def apply_product_events(engine: DecisionEngine, rows: list[Any], decide: bool,
     for i in range(0, len(reqs), CHUNK):
         result.decisions += engine.decide_many(reqs[i:i + CHUNK], trigs[i:i + CHUNK])
     return result
+
+
+MAX_PRODUCT_EVENTS = 1_000  # per POST /product_events call (docs/operations.md)
+
+
+class ProductEventsRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_PRODUCT_EVENTS,
+                                         description="{product_id, event_type: price_change | "
+                                         "stock_change, timestamp, price | in_stock}")
+    decide: StrictBool = Field(False, description="Also decide for the audiences of the "
+                               "triggers (at most max_product_audience customers)")
+
+
+class TriggerInfo(BaseModel):
+    kind: str
+    product_id: str
+    at: str
+    price: float | None = None
+    old_price: float | None = None
+    drop: float = 0.0
+
+
+class ProductEventsResponse(BaseModel):
+    accepted: int = 0
+    rejected: int = 0
+    rejected_reasons: list[str] = Field(default_factory=list)
+    triggers: list[TriggerInfo] = Field(default_factory=list)
+    audience: int = Field(0, description="Customers interested in a triggered product (those "
+                          "beyond the per-call limit are left to `nba product-events ingest`)")
+    decisions: list[Decision] = Field(default_factory=list)
+    error: str | None = None
+
+    @classmethod
+    def of(cls, r: ProductEventsResult) -> ProductEventsResponse:
+        return cls(accepted=r.accepted, rejected=r.rejected, rejected_reasons=r.rejected_reasons,
+                   triggers=[TriggerInfo(**t) for t in r.triggers], audience=r.audience,
+                   decisions=r.decisions)
