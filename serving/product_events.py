@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 REFRESH_S = 1.0  # a worker sees another worker's product changes within this long
+COOLDOWN_S = 10.0  # after a failure to read the product state, keep the last catalog this long
 CHUNK = 1_000
 
 
@@ -82,7 +83,8 @@ class ProductSync:
             if version != self._version:
                 self.catalog = with_state(self.base, self.store.get_all())
                 self._version = version
-        except store_errors() as exc:
+        except store_errors() as exc:  # skip the store for a cool-down, like the breakers
+            self._checked = time.monotonic() + COOLDOWN_S - REFRESH_S
             log.warning("product state unavailable, keeping the last catalog: %s", exc)
         return self.catalog
 
