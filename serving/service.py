@@ -64,7 +64,8 @@ class NextBestAction:
         # reports not ready (with the reason) until they are back
         self.engine = DecisionEngine(self.settings)
         guards.STATE.engine = self.engine
-        guards.STATE.recorder = OpenRecorder(self.engine)
+        guards.STATE.recorder = OpenRecorder(self.settings)
+        guards.STATE.recorder.start()
         # the decision thread would hold the GIL for up to 5 ms slices while the event loop
         # waits to accept, shed or answer: 1 ms slices keep overload answers fast
         sys.setswitchinterval(SWITCH_INTERVAL_S)
