@@ -17,12 +17,14 @@ import logging
 import re
 import time
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import Path, Query
 
 from serving.policy.inputs import PolicyInputs
 from serving.policy.open_content import OpenContent, render
 from serving.policy.product_events import LEAD_REASON, ProductTrigger
-from serving.schemas import Action
+from serving.schemas import TIME_DOC, YEAR_PATTERN, Action
 
 if TYPE_CHECKING:
     from serving.engine import DecisionEngine
@@ -184,7 +186,12 @@ def make_open_app():
         404: {"description": "No email decision with this id", **ERROR_DOC},
         503: {"description": "Decision index unavailable (retry after Retry-After)",
               **ERROR_DOC}})
-    def open_email(decision_id: str, now: str | None = None):
+    def open_email(
+        decision_id: Annotated[str, Path(json_schema_extra={"pattern": DECISION_ID.pattern})],
+        now: Annotated[str | None, Query(description=f"Open time (default: the server clock); "
+                                         f"{TIME_DOC}", json_schema_extra={
+                                             "format": "date-time", "pattern": YEAR_PATTERN})
+                       ] = None):
         """The email's dynamic blocks as they should be now (recommendations re-ranked with
         the customer's latest events, bought or out-of-stock items removed, the offer with its
         countdown or removed when expired, the headline for the current intent tier); records
