@@ -101,7 +101,11 @@ def record_opens(settings, events, flush_s: float = FLUSH_S) -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
     os.nice(5)  # decisions first: opens are recorded when a core is free
     parent = os.getppid()
-    updater = None
+    try:  # set up now (seconds of imports and connections), not at the first open
+        updater = LiveUpdater(settings)
+    except store_errors() as exc:
+        log.warning("open recorder: live path unavailable at start (%s); retrying per batch", exc)
+        updater = None
     while os.getppid() == parent:
         try:
             first = events.get(timeout=flush_s)
