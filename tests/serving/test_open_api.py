@@ -156,3 +156,22 @@ def test_product_events_bad_rows_and_limits(server) -> None:  # noqa: F811
     too_many = [{"product_id": "p1", "event_type": "stock_change", "in_stock": True}] * 1001
     assert client.post("/product_events", json={"events": too_many}).status_code == 400
     assert client.post("/product_events", json={"events": [{}], "decide": 1}).status_code == 400
+
+
+def test_outage_open_and_product_events_answer_503_within_budget(server) -> None:  # noqa: F811
+    """Runs last in this module: it cuts the proxy in front of Redis (index, product state)."""
+    client, ds, proxy, _ = server
+    cid, pid = _consenting_below_caps(ds)[5], _in_stock(ds)[6]
+    d = _cart_reminder(client, ds, cid, pid, minutes=8)
+    proxy.cut()
+    times = []
+    for _ in range(4):
+        t = time.perf_counter()
+        r = client.get(f"/open/{d['decision_id']}")
+        times.append(time.perf_counter() - t)
+        assert r.status_code == 503 and r.headers.get("retry-after") == "10", r.text
+        assert "redis://" not in r.text and "127.0.0.1" not in r.text
+    assert max(times) < 2.0 and sorted(times)[1] < 0.5, times  # then the breaker answers
+    r = client.post("/product_events", json={"events": [
+        {"product_id": pid, "event_type": "stock_change", "in_stock": True}]})
+    assert r.status_code == 503 and r.headers.get("retry-after") == "10", r.text
