@@ -6,9 +6,11 @@ Figures, per online store (SQLite, Redis):
   on-demand view), p50/p99 (target p99 <= 5 ms), next to the same read without the on-demand
   view and a raw floor (one SQLite SELECT / one Redis HGETALL of the same key);
 - live ingest: sustained throughput on a backlog, and event-to-visible latency when events
-  arrive at a steady rate (targets >= 1,000 events/s and p99 <= 1 s).
+  arrive at a steady rate, in one process and in N processes partitioned by customer (targets:
+  on Redis p99 <= 100 ms at 5,000 events/s; on the embedded SQLite store, one writer, p99 <= 1 s).
 
 Run: python benchmarks/features.py [--customers 100000] [--days 30] [--stores sqlite,redis]
+     [--rate 5000] [--workers 2]
 """
 
 from __future__ import annotations
@@ -45,7 +47,13 @@ def pct(xs: list[float], q: float) -> float:
 def bench_store(store_url: str, full: Dataset, cut: pd.Timestamp, work: Path,
                 rate: float, workers: int) -> None:
     from features.live import LiveUpdater
-    from pipelines.feature_steps import apply_step, build_step, materialize_online, seed_history
+    from pipelines.feature_steps import (
+        apply_step,
+        build_step,
+        materialize_online,
+        materialize_start,
+        seed_history,
+    )
 
     name = store_url.split(":")[0]
     print(f"\n## online store: {name}")
@@ -64,7 +72,7 @@ def bench_store(store_url: str, full: Dataset, cut: pd.Timestamp, work: Path,
 
     store = open_store(settings)
     t = time.perf_counter()
-    materialize_online(settings, cut + pd.Timedelta(days=1))
+    materialize_online(settings, materialize_start(past), cut + pd.Timedelta(days=1))
     mat = time.perf_counter() - t
     n_cust = len(full.customers)
     figure("materialize, all views", mat, "s", "<= 60 s", mat <= 60)
@@ -130,7 +138,8 @@ def bench_store(store_url: str, full: Dataset, cut: pd.Timestamp, work: Path,
     figure("live ingest throughput (backlog, 1,000/batch)", thr, "events/s", ">= 1,000/s",
            thr >= 1000)
     fresh, verified, failed = _steady_stream(updater, store, stream, rate)
-    _freshness("1 process", rate, fresh, verified, failed)
+    limit = 100 if name == "redis" else 1000
+    _freshness("1 process", rate, fresh, verified, failed, limit)
     updater.close()
     stream2 = live.iloc[half + len(stream):half + len(stream) + int(STREAM_SECONDS * rate)]
     if workers > 1 and len(stream2) < rate * 5:
@@ -142,17 +151,18 @@ def bench_store(store_url: str, full: Dataset, cut: pd.Timestamp, work: Path,
         pool = PartitionedIngest(settings, workers)
         fresh, verified, failed = _steady_partitioned(pool, store, stream2, rate)
         pool.close()
-        _freshness(f"{workers} workers, partitioned by customer", rate, fresh, verified, failed)
+        _freshness(f"{workers} workers, partitioned by customer", rate, fresh, verified, failed,
+                   limit)
     from features.history import open_history
 
     open_history(settings).clear()
     store.teardown()
 
 
-def _freshness(label: str, rate: float, fresh, verified: int, failed: int) -> None:
+def _freshness(label: str, rate: float, fresh, verified: int, failed: int, limit: float) -> None:
     figure(f"event-to-visible, {label}, {rate:,.0f} ev/s p50", pct(fresh, 50), "ms")
     figure(f"event-to-visible, {label}, {rate:,.0f} ev/s p99", pct(fresh, 99), "ms",
-           "<= 1,000 ms", pct(fresh, 99) <= 1000)
+           f"<= {limit:,.0f} ms", pct(fresh, 99) <= limit)
     figure("  reads confirming the pushed value / not", verified, f"/ {failed}")
 
 
@@ -260,7 +270,7 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=30)
     ap.add_argument("--stores", default="sqlite,redis")
     ap.add_argument("--redis", default="redis://127.0.0.1:6379/0")
-    ap.add_argument("--rate", type=float, default=1000.0, help="steady arrival rate, events/s")
+    ap.add_argument("--rate", type=float, default=5000.0, help="steady arrival rate, events/s")
     ap.add_argument("--workers", type=int, default=2, help="partitioned ingest processes")
     args = ap.parse_args()
     header(f"feature store: {args.customers:,} customers x {args.days} days")

@@ -240,13 +240,13 @@ def bench_engine(settings, ds, ids, now, args) -> None:
     figure("batch decisions, 1 process (1,000 per call)", len(all_ids) / (time.perf_counter() - t),
            "decisions/s")
     engine.close()
-    from pipelines.serve_steps import _decide_chunk, decision_pool
+    from pipelines.serve_steps import _decide_frame, decision_pool
 
     pool = decision_pool(settings, args.workers)  # start-up (model loading) is not timed
     chunks = [all_ids[i:i + 1000] for i in range(0, len(all_ids), 1000)]
     chunks = (chunks * (args.batch // len(all_ids) + 1))[: max(1, args.batch // 1000)]
     t = time.perf_counter()
-    n = sum(len(p) for p in pool.map(_decide_chunk, chunks, [now] * len(chunks)))
+    n = sum(len(p) for p in pool.map(_decide_frame, chunks, [now] * len(chunks)))
     rate = n / (time.perf_counter() - t)
     pool.shutdown()
     figure(f"batch: {n:,} decisions, {args.workers} processes", rate, "decisions/s",
@@ -262,6 +262,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=100_000, help="batch decisions")
     ap.add_argument("--port", type=int, default=3917)
     ap.add_argument("--only-http", action="store_true", help="skip in-process and batch")
+    ap.add_argument("--skip-http", action="store_true", help="in-process and batch only")
     ap.add_argument("--plot", type=Path, default=ROOT / "docs" / "img" / "capacity.png")
     ap.add_argument("--opens", type=int, default=1000, help="GET /open requests (0: skip)")
     ap.add_argument("--only-open", action="store_true",
@@ -285,6 +286,8 @@ def main() -> None:
 
     if not args.only_http and not args.only_open:
         bench_engine(settings, ds, ids, now, args)
+    if args.skip_http:
+        return
 
     proc = start_server(settings, args.port)
     rates = [float(r) for r in args.rates.split(",")]

@@ -12,7 +12,11 @@ from features.dataset import Dataset
 from features.repo.data_sources import OfflinePaths
 from features.transforms import (
     ENTITY_TS,
+    INT_FEATURES,
     ITEM_FEATURES,
+    PRODUCT_FEATURES,
+    PROFILE_FEATURES,
+    activity_feature_names,
     customer_activity_rows,
     customer_items,
     customer_profile_rows,
@@ -20,6 +24,16 @@ from features.transforms import (
 )
 
 BUILD_INFO = "build.json"
+
+
+def feature_schema() -> str:
+    """A fingerprint of the feature tables' columns and types as this code defines them: a
+    build made by code with other features is stale (rebuilt, re-applied, re-materialized)."""
+    import hashlib
+
+    spec = [activity_feature_names(), list(ITEM_FEATURES), list(PROFILE_FEATURES),
+            list(PRODUCT_FEATURES), sorted(INT_FEATURES)]
+    return hashlib.sha256(json.dumps(spec).encode()).hexdigest()[:16]
 
 
 def _write(df: pd.DataFrame, path) -> None:
@@ -68,10 +82,17 @@ def build_offline(ds: Dataset, paths: OfflinePaths,
             "customer_profile": len(profile), "product_stats": len(products)}
     (paths.root / BUILD_INFO).write_text(json.dumps(
         {"rows": rows, "start": str(ds.start), "end": str(ds.end),
-         "dataset": ds.manifest.get("source")}, indent=2))
+         "dataset": ds.manifest.get("source"), "features": feature_schema()}, indent=2))
     return BuildReport(rows, ds.start, ds.end)
 
 
 def is_built(paths: OfflinePaths) -> bool:
-    return (paths.root / BUILD_INFO).exists() and all(
-        p.exists() for p in (paths.activity, paths.items, paths.profile, paths.products))
+    """Built, by code defining the same features (see `feature_schema`)."""
+    info = paths.root / BUILD_INFO
+    if not info.exists() or not all(
+            p.exists() for p in (paths.activity, paths.items, paths.profile, paths.products)):
+        return False
+    try:
+        return json.loads(info.read_text()).get("features") == feature_schema()
+    except ValueError:  # unreadable: build again
+        return False

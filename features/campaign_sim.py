@@ -51,7 +51,7 @@ class Response:
                 - UNSUBSCRIBE_COST * self.p_unsub)
 
 
-def _alive(churn_ts: np.ndarray, at: float) -> np.ndarray:
+def alive_at(churn_ts: np.ndarray, at: float) -> np.ndarray:
     """Activity multiplier of the simulator: fades over the 30 days before churn, 0 after."""
     to_churn = (churn_ts - at) / DAY
     return np.where(to_churn <= 0, 0.0, np.clip(0.25 + 0.75 * to_churn / 30.0, 0.25, 1.0))
@@ -60,7 +60,7 @@ def _alive(churn_ts: np.ndarray, at: float) -> np.ndarray:
 def response(truth: pd.DataFrame, state: pd.DataFrame, at: pd.Timestamp) -> Response:
     """The structural response model for customers `truth` (aligned with `state` rows)."""
     churn_ts = pd.to_datetime(truth["churn_ts"], utc=True).astype("int64").to_numpy() / 1e9
-    alive = _alive(churn_ts, at.timestamp())
+    alive = alive_at(churn_ts, at.timestamp())
     rate = truth["mission_rate"].to_numpy() * truth["mission_conversion"].to_numpy() + \
         0.05 * truth["browse_rate"].to_numpy()
     cart = np.nan_to_num(state["cart_open"].to_numpy(dtype=float)) > 0

@@ -10,6 +10,7 @@ parity tests (tests/serving/test_response_serving.py, tests/features/test_featur
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -48,3 +49,142 @@ def is_sqlite(store: FeatureStore) -> bool:
     from feast.infra.online_stores.sqlite import SqliteOnlineStore
 
     return isinstance(online_store(store), SqliteOnlineStore)
+
+
+# ------------------------------------------------------------------ writes of pushed rows
+# `provider.ingest_df` (what `FeatureStore.push` runs) converts a frame to Feast's row format
+# through pyarrow and a per-value type dispatch: 40% of a live ingest's time on Redis
+# (benchmarks/features.py). The rows below are the same (tests/features/test_feature_store.py
+# compares them, serialized, with Feast's own), built column by column with the value protos
+# shared between equal values; any type not listed goes through Feast's converter.
+_SCALARS = {"DOUBLE": ("double_val", float), "FLOAT": ("float_val", float),
+            "INT64": ("int64_val", int), "INT32": ("int32_val", int),
+            "STRING": ("string_val", str), "BOOL": ("bool_val", bool)}
+_LISTS = {"DOUBLE_LIST": ("double_list_val", "DoubleList", float),
+          "FLOAT_LIST": ("float_list_val", "FloatList", float),
+          "INT64_LIST": ("int64_list_val", "Int64List", int),
+          "STRING_LIST": ("string_list_val", "StringList", str)}
+
+
+def _proto_column(values: Any, value_type: Any) -> list:
+    """One column as Feast value protos (null and NaN: the empty proto, as Feast writes)."""
+    import math
+
+    from feast.protos.feast.types import Value_pb2
+    from feast.type_map import python_values_to_proto_values
+
+    empty = Value_pb2.Value()
+    kind = value_type.name
+    if kind in _SCALARS:
+        field, cast = _SCALARS[kind]
+        seen: dict[Any, Any] = {}
+        out = []
+        for v in values:
+            if v is None or (isinstance(v, float) and math.isnan(v)):
+                out.append(empty)
+                continue
+            v = cast(v)
+            p = seen.get(v)
+            if p is None:
+                p = seen[v] = Value_pb2.Value(**{field: v})
+            out.append(p)
+        return out
+    if kind in _LISTS:
+        field, message, cast = _LISTS[kind]
+        cls = getattr(Value_pb2, message)
+        return [empty if v is None else Value_pb2.Value(**{field: cls(val=[cast(x) for x in v])})
+                for v in values]
+    return python_values_to_proto_values(list(values), value_type)
+
+
+def online_rows(view: Any, df: Any) -> list[tuple]:
+    """A frame of one view's features as Feast's online rows: (entity key, {feature: value
+    proto}, event time, None), as `provider.ingest_df` builds them."""
+    import pandas as pd
+    from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+    from feast.protos.feast.types.Value_pb2 import Value
+
+    (join_key,) = [c.name for c in view.entity_columns]  # our views have one entity
+    if view.batch_source.created_timestamp_column:
+        raise ValueError(f"{view.name}: views with a created-timestamp column are not supported")
+    names = [f.name for f in view.features]
+    columns = [_proto_column(df[n].tolist(), f.dtype.to_value_type())
+               for n, f in zip(names, view.features, strict=True)]
+    keys = [EntityKey(join_keys=[join_key], entity_values=[Value(string_val=str(c))])
+            for c in df[join_key].tolist()]
+    times = pd.DatetimeIndex(pd.to_datetime(df[view.batch_source.timestamp_field], utc=True))
+    times = times.to_pydatetime()
+    return [(k, dict(zip(names, vals, strict=True)), t, None)
+            for k, vals, t in zip(keys, zip(*columns, strict=True), times, strict=True)]
+
+
+def write_online(store: FeatureStore, view: Any, df: Any) -> None:
+    """Write a frame of one view's rows to the online store, as `provider.ingest_df` does:
+    Redis through `write_redis`, any other store through its own `online_write_batch`."""
+    rows = online_rows(view, df)
+    if is_redis(store):
+        write_redis(store, view, rows)
+    else:
+        provider(store).online_write_batch(store.config, view, rows, progress=None)
+
+
+def is_redis(store: FeatureStore) -> bool:
+    from feast.infra.online_stores.redis import RedisOnlineStore
+
+    return isinstance(online_store(store), RedisOnlineStore)
+
+
+def write_redis(store: FeatureStore, view: Any, rows: list[tuple]) -> None:
+    """`RedisOnlineStore.online_write_batch` (feast 0.6x), the same hashes, fields and rules:
+    a row older than the stored one (or than an earlier row of the batch) is skipped, TTL and
+    `skip_dedup` as configured. It hashes each field name once per call instead of once per
+    value and serializes each distinct value proto once: Feast's per-value work was 70% of a
+    live push on Redis (py-spy, benchmarks/features.py)."""
+    from feast.infra.online_stores.helpers import _mmh3, _redis_key
+    from feast.infra.online_stores.redis import _versioned_fv_name
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    if not rows:
+        return
+    config = store.config
+    ttl, dedup = config.online_store.key_ttl_seconds, not config.online_store.skip_dedup
+    name = _versioned_fv_name(view, config)
+    ts_key = f"_ts:{name}"
+    fields = {f: _mmh3(f"{name}:{f}") for f in rows[0][1]}
+    version = config.entity_key_serialization_version
+    keys = [_redis_key(config.project, k, entity_key_serialization_version=version)
+            for k, _, _, _ in rows]
+    client = redis_client(store)
+    previous: list[Any] = [None] * len(rows)
+    if dedup:
+        with client.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.hmget(key, ts_key)
+            previous = [r[0] for r in pipe.execute()]
+    serialized: dict[int, bytes] = {}
+    latest: dict[bytes, int] = {}
+    with client.pipeline(transaction=False) as pipe:
+        for key, prev, (_, values, when, _) in zip(keys, previous, rows, strict=True):
+            ts = Timestamp()
+            ts.FromDatetime(when if when.tzinfo else when.replace(tzinfo=UTC))
+            nanos = ts.seconds * 1_000_000_000 + ts.nanos
+            if dedup:
+                seen = 0
+                if prev:
+                    old = Timestamp()
+                    old.ParseFromString(prev)
+                    seen = old.seconds * 1_000_000_000 + old.nanos
+                seen = max(seen, latest.get(key, 0))
+                if seen and nanos <= seen:
+                    continue
+                latest[key] = nanos
+            mapping = {ts_key: ts.SerializeToString()}
+            for f, proto in values.items():
+                b = serialized.get(id(proto))
+                if b is None:
+                    b = serialized[id(proto)] = proto.SerializeToString()
+                mapping[fields[f]] = b
+            pipe.hset(key, mapping=mapping)
+            if ttl:
+                pipe.expire(name=key, time=ttl)
+        pipe.execute()

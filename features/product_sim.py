@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from features import schema as s
-from features.campaign_sim import _alive
+from features.campaign_sim import alive_at
 from features.dataset import Dataset
 from features.product_events import BACK_IN_STOCK, PRICE_CHANGE, STOCK_CHANGE
 
@@ -77,7 +77,7 @@ def trigger_response(truth: pd.DataFrame, kind: str, drop: float, carted: np.nda
     """The structural response of customers `truth` (rows) interested in one product;
     `emails_7d`: the emails each received in the week before this one."""
     churn_ts = pd.to_datetime(truth["churn_ts"], utc=True).astype("int64").to_numpy() / 1e9
-    alive = _alive(churn_ts, at.timestamp())
+    alive = alive_at(churn_ts, at.timestamp())
     interest = np.where(carted, 0.10, 0.04)
     p0 = np.clip(interest * alive * (1 + 2 * drop), 0, 0.9)
     reach = truth["open_base"].to_numpy() * (0.1 + 0.9 * alive)

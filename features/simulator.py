@@ -62,6 +62,11 @@ class SimConfig:
     browse_rate: float = 0.08  # median browse sessions per customer-day
     mission_rate: float = 0.035  # median shopping missions per customer-day
     churn_median_days: float = 200.0
+    esp_days: int | None = None  # the existing ESP stops emailing after this many days
+
+    @property
+    def esp_end_day(self) -> int:
+        return self.days if self.esp_days is None else min(self.days, self.esp_days)
 
     def validate(self) -> None:
         if self.customers < 1 or self.days < 1 or self.products < len(CATEGORIES):
@@ -69,6 +74,26 @@ class SimConfig:
                 f"need customers >= 1, days >= 1, products >= {len(CATEGORIES)}; got "
                 f"customers={self.customers}, days={self.days}, products={self.products}"
             )
+
+
+# ------------------------------------------------------------------ email response rules
+# How a customer responds to one email (docs/simulator.md, "Email"); the closed-loop simulation
+# (features/email_loop.py) applies the same rules to the emails a policy sends.
+def open_probability(open_base: np.ndarray, lead_hours: np.ndarray, hour_sd: np.ndarray,
+                     relevance: np.ndarray, emails_7d: np.ndarray,
+                     churned: np.ndarray) -> np.ndarray:
+    """P(open): base x timing (lead from the send to the preferred hour) x relevance x fatigue."""
+    timing = 0.3 + 0.7 * np.exp(-0.5 * ((lead_hours - 1.0) / (hour_sd + 1.0)) ** 2)
+    fatigue = np.exp(-0.12 * np.maximum(0, emails_7d - 2))
+    return np.clip(open_base * timing * np.minimum(relevance, 1.6) * fatigue
+                   * np.where(churned, 0.08, 1.0), 0, 0.95)
+
+
+def unsubscribe_probability(emails_7d: np.ndarray, tolerance: np.ndarray,
+                            churned: np.ndarray) -> np.ndarray:
+    """P(unsubscribe) per email: grows with the emails of the past 7 days above tolerance."""
+    over = np.maximum(0, emails_7d - tolerance)
+    return 0.0012 + 0.012 * over + 0.002 * churned
 
 
 class _Events:
@@ -460,7 +485,7 @@ class Simulator:
         t = np.concatenate(sends_t).astype(np.int64)
         camp = np.concatenate(sends_camp).astype(np.int32)
         cat = np.concatenate(sends_cat).astype(np.int64)
-        keep = t < self.t_end
+        keep = t < min(self.t_end, self.t0 + cfg.esp_end_day * DAY)
         cust, t, camp, cat = cust[keep], t[keep], camp[keep], cat[keep]
         o = np.lexsort((t, cust))
         cust, t, camp, cat = cust[o], t[o], camp[o], cat[o]
@@ -468,9 +493,8 @@ class Simulator:
         # Emails received in the previous 7 days (fatigue).
         key = cust.astype(np.int64) * 2**40 + t
         n7 = np.arange(m) - np.searchsorted(key, key - 7 * DAY, side="right")
-        over = np.maximum(0, n7 - self.c_fatigue_tol[cust])
         churned = t >= self.c_churn[cust]
-        p_unsub = 0.0012 + 0.012 * over + 0.002 * churned
+        p_unsub = unsubscribe_probability(n7, self.c_fatigue_tol[cust], churned)
         unsub = rng.random(m) < p_unsub
         # Emails after a customer's first unsubscribe are never sent.
         first_unsub = np.full(n, np.iinfo(np.int64).max)
@@ -487,12 +511,9 @@ class Simulator:
         pref = self.c_pref_hour[cust]
         lead = np.mod(pref - send_h + 12, 24) - 12  # hours from send to habit hour
         sd = self.c_hour_sd[cust]
-        timing = 0.3 + 0.7 * np.exp(-0.5 * ((lead - 1.0) / (sd + 1.0)) ** 2)
         relevance = np.where(
             camp == 1, 1.4, np.where(camp == 0, 1.5, 0.7 + 3.0 * self.c_prefs[cust, cat]))
-        fatigue = np.exp(-0.12 * np.maximum(0, n7 - 2))
-        p_open = np.clip(self.c_open_base[cust] * timing * np.minimum(relevance, 1.6) * fatigue
-                         * np.where(churned, 0.08, 1.0), 0, 0.95)
+        p_open = open_probability(self.c_open_base[cust], lead, sd, relevance, n7, churned)
         opened = rng.random(m) < p_open
         open_h = np.mod(pref + rng.normal(0, 1, m) * sd * 0.5, 24)
         open_t = self._at_local_hour(cust, t, open_h)

@@ -77,6 +77,7 @@ def activity_feature_names() -> list[str]:
     names += ["cart_value", "cart_items", "unsubscribed", "signup_ts"]
     names += ["open_hour_sin", "open_hour_cos", "active_hour_sin", "active_hour_cos"]
     names += [*LIFETIME_FEATURES, "first_purchase_ts"]
+    names += list(ENGAGEMENT_FEATURES)
     return names
 
 
@@ -84,6 +85,19 @@ def activity_feature_names() -> list[str]:
 LIFETIME_FEATURES = ("purchase_days_total", "orders_total", "purchase_lines_total",
                      "products_total", "units_total", "spend_total", "purchase_gap_sq_total")
 LIFETIME_LAST_TS = frozenset({"last_purchase_ts"})
+
+# Engagement (docs/policy.md, "Engagement tiers"): a recency-weighted sum of opens, clicks, site
+# events and purchases in the lookback, each weighed by 2^(-age / half-life). Stored as of the
+# customer's last event (`engagement_decayed`) and decayed to the request moment on read
+# (`engagement_score`, 0..1). `emails_since_last_open`: emails sent after the latest open (in the
+# lookback), the saturation signal of adaptive frequency and the "once" of ignored follow-ups.
+ENGAGEMENT_HALF_LIFE_DAYS = 14.0
+ENGAGEMENT_WEIGHTS: tuple[tuple[tuple[str, ...], float], ...] = (
+    ((E.EMAIL_OPEN,), 1.0), ((E.EMAIL_CLICK,), 2.0), (SITE, 0.25), ((E.PURCHASE,), 3.0))
+ENGAGEMENT_SCALE = 5.0  # engagement_score = 1 - exp(-decayed sum / scale)
+ENGAGEMENT_FEATURES = ("engagement_decayed", "emails_since_last_open")
+# Features only the policy reads: not inputs of the intent / churn / send-time models.
+POLICY_ONLY_FEATURES = frozenset({*ENGAGEMENT_FEATURES, "engagement_score"})
 
 
 def epoch_seconds(ts: pd.Series) -> np.ndarray:
@@ -110,7 +124,7 @@ INT_FEATURES = frozenset(
     [n for n in activity_feature_names() if _is_count(n)]
     + ["cart_items", "unsubscribed", "consent", "in_stock", "product_views_7d",
        "product_carts_7d", "product_purchases_30d", "purchase_days_total", "orders_total",
-       "purchase_lines_total", "products_total"]
+       "purchase_lines_total", "products_total", "emails_since_last_open"]
 )
 
 
@@ -152,6 +166,21 @@ class _Windows:
         csum = np.concatenate([[0.0], np.cumsum(values, dtype=np.float64)])
         j = np.searchsorted(self.key, bound_key, side="right")
         return csum[np.arange(1, len(values) + 1)] - csum[j]
+
+    def decayed(self, codes: np.ndarray, values: np.ndarray, w: int,
+                half_life: float) -> np.ndarray:
+        """Sum over (t - w, t] of value x 2^(-(t - t_i) / half_life), for each event. The
+        weights are taken relative to each customer's first event and accumulated per customer,
+        so customers do not cancel each other's digits (fine for spans < 38 years at 14 days)."""
+        if not len(values):
+            return np.zeros(0)
+        new = np.r_[True, codes[1:] != codes[:-1]]
+        first = np.maximum.accumulate(np.where(new, np.arange(len(codes)), 0))
+        rel = (self.t - self.t[first]) / half_life
+        csum = pd.Series(values * np.exp2(rel)).groupby(codes).cumsum().to_numpy()
+        start = self.start(w)
+        before = np.where(start > first, csum[np.maximum(start - 1, 0)], 0.0)
+        return np.maximum(csum - before, 0.0) * np.exp2(-rel)
 
     def last_key(self, mask: np.ndarray) -> np.ndarray:
         """Key of the latest event matching `mask` at or before each event (any customer)."""
@@ -203,6 +232,13 @@ def customer_activity_rows(events: pd.DataFrame, latest_only: bool = False) -> p
         lookback = None if name in LIFETIME_LAST_TS else LOOKBACK
         out[name] = win.last_ts(is_type(types), lookback=lookback)
     out.update(_lifetime(win, codes, t, is_buy, ev, price * qty, qty))
+    weight = sum(is_type(types) * w for types, w in ENGAGEMENT_WEIGHTS).astype(np.float64)
+    out["engagement_decayed"] = win.decayed(codes, weight, LOOKBACK,
+                                            ENGAGEMENT_HALF_LIFE_DAYS * DAY)
+    last_open = win.last_key(is_type((E.EMAIL_OPEN,)))
+    since_open = np.maximum(np.maximum(last_open, win.key - LOOKBACK), win.block_start - 1)
+    out["emails_since_last_open"] = win.total_since(is_type((E.EMAIL_SENT,)).astype(float),
+                                                    since_open)
 
     # Open cart: adds minus removes since the last purchase, within the cart window.
     is_add, is_rm = is_type((E.ADD_TO_CART,)), is_type((E.REMOVE_FROM_CART,))
@@ -363,7 +399,8 @@ def customer_items(events: pd.DataFrame, as_of: pd.Timestamp | None = None) -> p
 # ---------------------------------------------------------------------------- request time
 CONTEXT_INPUTS = (*(n for n, _ in LAST_TS), "signup_ts", "profile_signup_ts", "cart_items",
                   "utc_offset_hours", "first_purchase_ts", "purchase_days_total",
-                  "purchase_lines_total", "units_total", "spend_total", "purchase_gap_sq_total")
+                  "purchase_lines_total", "units_total", "spend_total", "purchase_gap_sq_total",
+                  "engagement_decayed")
 CONTEXT_FEATURES = (
     "hours_since_last_event", "hours_since_last_site", "hours_since_last_view",
     "hours_since_last_cart_add", "hours_since_last_purchase", "hours_since_last_email_sent",
@@ -372,6 +409,7 @@ CONTEXT_FEATURES = (
     # customer base: the BG/NBD summary (T, t_x) and the regularity of purchases
     "days_since_first_purchase", "purchase_span_days", "mean_purchase_gap_days",
     "purchase_gap_cv", "recency_over_gap", "units_per_line", "spend_per_purchase_day",
+    "engagement_score",
 )
 
 
@@ -410,7 +448,15 @@ def request_context(inputs: Mapping[str, object]) -> dict[str, np.ndarray]:
         out["units_per_line"] = np.where(col("purchase_lines_total") > 0,
                                          col("units_total") / col("purchase_lines_total"), np.nan)
         out["spend_per_purchase_day"] = np.where(days > 0, col("spend_total") / days, np.nan)
+    out["engagement_score"] = engagement_score(col("engagement_decayed"),
+                                               (now - col("last_event_ts")) / DAY)
     return out
+
+
+def engagement_score(decayed: np.ndarray, days_since: np.ndarray) -> np.ndarray:
+    """0..1: the stored decayed sum, decayed further to the request moment (NaN: no events)."""
+    fresh = decayed * np.exp2(-np.maximum(days_since, 0.0) / ENGAGEMENT_HALF_LIFE_DAYS)
+    return 1.0 - np.exp(-fresh / ENGAGEMENT_SCALE)
 
 
 # ---------------------------------------------------------------------------- profiles

@@ -112,6 +112,7 @@ def report(settings: Settings, results: list[Trained], promotions, frame: pd.Dat
         out.print("  offers on sends: " + ", ".join(
             f"{k} {v / len(sends):.0%}" for k, v in offers.value_counts().items()))
     out.print(f"  control group: {int(frame['control_group'].sum()):,} customers held out")
+    _adaptive_report(decisions)
     out.print("\n[bold]examples[/bold]")
     first: dict[str, object] = {}
     for d in decisions:
@@ -138,6 +139,27 @@ def report(settings: Settings, results: list[Trained], promotions, frame: pd.Dat
     out.print(f"  nba serve --data {settings.data_dir}   # HTTP API, docs at "
               "http://127.0.0.1:3000/docs")
     out.print(f"  nba replay --data {settings.data_dir}  # the real-time loop on live events")
+
+
+def _adaptive_report(decisions: list) -> None:
+    """One line each: follow-ups, engagement tiers, adaptive frequency (docs/policy.md)."""
+    from collections import Counter
+
+    from serving.policy.followups import FOLLOW_UPS
+
+    n = max(len(decisions), 1)
+    follow = Counter(d.action.value for d in decisions if d.action in FOLLOW_UPS)
+    out.print("  follow-ups on the last email: " + (", ".join(
+        f"{a} {c:,}" for a, c in follow.most_common()) or "none"))
+    tiers = Counter(d.engagement_tier.value if d.engagement_tier else "no data"
+                    for d in decisions)
+    out.print("  engagement tiers: " + ", ".join(f"{t} {c / n:.0%}"
+                                                 for t, c in tiers.most_common()))
+    capped = Counter(r.split(":", 1)[1] for d in decisions for r in d.reasons
+                     if r.startswith("cap_week_adaptive:"))
+    out.print(f"  adaptive frequency held back {sum(capped.values()):,} customers" + (
+        " (" + ", ".join(f"{w} {c:,}" for w, c in capped.most_common()) + ")" if capped else "")
+        + "; closed-loop effect: python benchmarks/adaptive.py")
 
 
 def _response_report(s: dict) -> None:

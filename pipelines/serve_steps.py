@@ -66,6 +66,13 @@ def _decide_chunk(ids: list[str], moment) -> list[Decision]:
     return _ENGINE.decide_many([DecisionRequest(customer_id=c, now=moment) for c in ids])
 
 
+def _decide_frame(ids: list[str], moment) -> pd.DataFrame:
+    """A worker's chunk as rows: a frame crosses the process boundary in about a millisecond,
+    where unpickling 1,000 Decision models costs the parent about 0.3 s (it capped two
+    workers at about 3,000 decisions/s)."""
+    return decisions_frame(_decide_chunk(ids, moment))
+
+
 def decision_pool(settings: Settings, workers: int):
     """Worker processes, each holding a decision engine (batch scoring in partitions)."""
     import multiprocessing as mp
@@ -81,7 +88,8 @@ def decision_pool(settings: Settings, workers: int):
 def batch_score_step(settings: Settings, out: Path, now: pd.Timestamp | None = None,
                      workers: int = 1) -> tuple[pd.DataFrame, list[Decision]]:
     """Decide for every customer of the dataset at `now` (default: the dataset's end), in
-    chunks of 1,000, in `workers` processes when > 1."""
+    chunks of 1,000, in `workers` processes when > 1. Returns the decisions as a frame (also
+    written to `out`) and, when decided in this process (workers=1), the Decision objects."""
     from pipelines.feature_steps import ensure_features
 
     ensure_features(settings)
@@ -93,12 +101,13 @@ def batch_score_step(settings: Settings, out: Path, now: pd.Timestamp | None = N
     ids = ds.customers["customer_id"].astype(str).tolist()
     chunks = [ids[i:i + CHUNK] for i in range(0, len(ids), CHUNK)]
     decisions: list[Decision] = []
+    parts: list[pd.DataFrame] = []
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task("deciding", total=len(ids))
         if workers > 1:
             pool = decision_pool(settings, workers)
-            for part in pool.map(_decide_chunk, chunks, [moment] * len(chunks)):
-                decisions += part
+            for part in pool.map(_decide_frame, chunks, [moment] * len(chunks)):
+                parts.append(part)
                 bar.advance(task, len(part))
             pool.shutdown()
         else:
@@ -107,7 +116,7 @@ def batch_score_step(settings: Settings, out: Path, now: pd.Timestamp | None = N
                 decisions += _decide_chunk(chunk, moment)
                 bar.advance(task, len(chunk))
             _ENGINE.close()
-    frame = decisions_frame(decisions)
+    frame = pd.concat(parts, ignore_index=True) if parts else decisions_frame(decisions)
     write_table(frame, out)
     return frame, decisions
 

@@ -21,6 +21,10 @@ class Action(StrEnum):
     POST_PURCHASE_CROSS_SELL = "post_purchase_cross_sell"
     RE_ENGAGEMENT = "re_engagement"
     WELCOME = "welcome"
+    # follow-ups on what the customer did with the last email (serving/policy/followups.py)
+    FOLLOW_UP_CLICKED = "follow_up_clicked"
+    FOLLOW_UP_OPENED = "follow_up_opened"
+    FOLLOW_UP_IGNORED = "follow_up_ignored"
     PRICE_DROP = "price_drop"  # business events (serving/policy/product_events.py)
     BACK_IN_STOCK = "back_in_stock"
     NONE = "none"
@@ -30,6 +34,14 @@ class Variant(StrEnum):
     URGENCY = "urgency"
     COMPARISON = "comparison"
     EDUCATIONAL = "educational"
+
+
+class EngagementTier(StrEnum):
+    """Engagement tier (serving/policy/engagement.py) and the message intensity it sets."""
+
+    HIGH = "high"  # intensity "premium"
+    MEDIUM = "medium"  # "standard"
+    LOW = "low"  # "reactivation"
 
 
 class OfferType(StrEnum):
@@ -139,6 +151,8 @@ class Decision(BaseModel):
     decided_at: datetime
     action: Action
     variant: Variant | None = None
+    engagement_tier: EngagementTier | None = None  # None: no engagement data
+    intensity: str | None = None  # premium / standard / reactivation, from the tier
     send_at: datetime | None = None
     offer: Offer = Field(default_factory=Offer)
     recommendations: list[Recommendation] = Field(default_factory=list)

@@ -107,8 +107,32 @@ class Scorer:
             response = [dict(zip(m.treatments, map(float, r), strict=True)) for r in mu]
             choice = [m.treatments[j] for j in m.choose_from(mu)]
         h_intent, h_churn = self.horizon_days("intent"), self.horizon_days("churn")
+        base = self.customer_base(rows) if only is None else [(None, None)] * n
         return [Scores(intent[i], churn[i], hours[i], affinity[i], response[i], h_intent,
-                       h_churn, choice[i]) for i in range(n)]
+                       h_churn, choice[i], *base[i]) for i in range(n)]
+
+    def customer_base(self, rows: Sequence[dict[str, Any]]
+                      ) -> list[tuple[float | None, float | None]]:
+        """(expected purchase days in 365 days, P(alive)) per row from the BG/NBD the intent
+        (else churn) champion carries; None where there is none or no purchase yet."""
+        from training.baselines import bgnbd_summary
+
+        cb = next((b.customer_base for name in ("intent", "churn")
+                   if (b := self.bundles.get(name)) is not None
+                   and getattr(b, "customer_base", None) is not None), None)
+        if cb is None or not rows:
+            return [(None, None)] * len(rows)
+        cols = ("purchase_days_total", "days_since_first_purchase", "hours_since_last_purchase")
+        x, t_x, T = bgnbd_summary({c: np.array([np.nan if (v := r.get(c)) is None else v
+                                                for r in rows], dtype=np.float64)
+                                   for c in cols})
+        ok = np.isfinite(x)
+        n12, alive = np.full(len(rows), np.nan), np.full(len(rows), np.nan)
+        if ok.any():
+            n12[ok] = cb.expected_purchases(365.0, x[ok], t_x[ok], T[ok])
+            alive[ok] = cb.p_alive(x[ok], t_x[ok], T[ok])
+        return [(float(a) if np.isfinite(a) else None, float(b) if np.isfinite(b) else None)
+                for a, b in zip(n12, alive, strict=True)]
 
     def horizon_days(self, name: str) -> float | None:
         """The label horizon of a binary model's score (None: no model, or an older bundle)."""

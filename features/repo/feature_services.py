@@ -9,18 +9,21 @@ from __future__ import annotations
 from feast import FeatureService
 
 from features.repo.feature_views import FeatureViews
+from features.transforms import POLICY_ONLY_FEATURES
 
 RAW_TIMESTAMPS = ("_ts",)
 HOUR_FEATURES = ("open_hour_sin", "open_hour_cos", "active_hour_sin", "active_hour_cos")
 
 
 def _model_features(fvs: FeatureViews) -> list[str]:
-    return [f.name for f in fvs.activity.features if not f.name.endswith(RAW_TIMESTAMPS)]
+    return [f.name for f in fvs.activity.features
+            if not f.name.endswith(RAW_TIMESTAMPS) and f.name not in POLICY_ONLY_FEATURES]
 
 
 def feature_services(fvs: FeatureViews) -> list[FeatureService]:
     model = _model_features(fvs)
-    context = [f.name for f in fvs.context.features if f.name != "local_hour"]
+    context = [f.name for f in fvs.context.features
+               if f.name != "local_hour" and f.name not in POLICY_ONLY_FEATURES]
     behavior = [fvs.activity[model], fvs.profile[["consent"]], fvs.context[context]]
     email = [n for n in model if n.startswith(("email", "emails")) or n in HOUR_FEATURES]
     return [

@@ -7,6 +7,8 @@ from serving.policy.inputs import PolicyInputs
 from serving.policy.product_events import LEAD_REASON, product_value
 from serving.schemas import Action
 
+ACTION_ORDER = {a: i for i, a in enumerate(Action)}  # ties go to the earlier action
+
 
 def order_value(inp: PolicyInputs, cfg: PolicyConfig) -> float:
     """The customer's average order value in 90 days, else the default."""
@@ -33,6 +35,8 @@ def expected_value(action: Action, inp: PolicyInputs, cfg: PolicyConfig) -> floa
         return churn * (inp.num("spend_90d", 0) or aov) * 0.2 * weight
     if action == Action.WELCOME:
         return max(intent, 0.1) * aov * weight
+    if action in cfg.followup_weights:  # follow-ups (followups.py): interest x order value
+        return intent * aov * cfg.followup_weights[action]
     if action in LEAD_REASON:
         return product_value(action, inp, cfg, intent, aov)
     return 0.0
@@ -40,7 +44,7 @@ def expected_value(action: Action, inp: PolicyInputs, cfg: PolicyConfig) -> floa
 
 def best_candidate(evs: dict[Action, float]) -> Action:
     """The candidate with the highest expected value (ties: the earlier action)."""
-    return max(evs, key=lambda a: (evs[a], -list(Action).index(a)))
+    return max(evs, key=lambda a: (evs[a], -ACTION_ORDER[a]))
 
 
 def choose(evs: dict[Action, float], cfg: PolicyConfig) -> tuple[Action, str]:

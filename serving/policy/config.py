@@ -30,6 +30,31 @@ class PolicyConfig:
     cross_sell_max_hours: float = 72.0
     inactive_days: float = 21.0
     re_engagement_min_churn: float = 0.4
+    # follow-ups on the last email (followups.py): within `followup_max_hours` of its send;
+    # unopened for `followup_ignored_hours` -> ignored (followed up once)
+    followups: bool = True
+    followup_max_hours: float = 72.0
+    followup_ignored_hours: float = 48.0
+    followup_weights: dict[str, float] = field(default_factory=lambda: {
+        Action.FOLLOW_UP_CLICKED: 0.9, Action.FOLLOW_UP_OPENED: 0.6,
+        Action.FOLLOW_UP_IGNORED: 0.4})
+    # engagement tiers (engagement.py): engagement_score >= high -> high, >= medium -> medium
+    engagement_high: float = 0.5
+    engagement_medium: float = 0.2
+    # adaptive frequency (frequency.py): weekly cap per tier and when saturated (this many
+    # emails in a row unopened, no recent visit), never above cap_per_week
+    adaptive_frequency: bool = True
+    cap_week_by_tier: dict[str, int] = field(default_factory=lambda: {
+        "high": 3, "medium": 3, "low": 2})
+    saturated_unopened: int = 5
+    saturated_away_days: float = 7.0  # ... and no site visit for this long
+    # next order (next_order.py): re-engagement 1..lead days before the expected next order of
+    # customers with at least min_days purchase days; off until a response shows it pays
+    # (benchmarks/next_order.py: the date ranks who buys soon only weakly on the simulator)
+    next_order_reminders: bool = False
+    next_order_lead_days: float = 3.0
+    next_order_min_days: int = 3
+    cap_week_saturated: int = 1
     # arbitration: expected value = propensity x value x weight, must reach the threshold
     weights: dict[str, float] = field(default_factory=lambda: {
         Action.CART_ABANDONMENT: 1.0, Action.BROWSE_ABANDONMENT: 0.8,

@@ -12,12 +12,21 @@ from serving.policy.candidates import candidates
 from serving.policy.config import PolicyConfig
 from serving.policy.control import in_control_group
 from serving.policy.eligibility import ABANDONMENT, blocked, suppressed_by_purchase
+from serving.policy.engagement import INTENSITY, engagement_reason, engagement_tier
 from serving.policy.exploration import (
     Thompson,
     explored_treatment,
     propensity,
 )
+from serving.policy.followups import (
+    FOLLOW_UPS,
+    alternative_variant,
+    followup_candidates,
+    followup_recommendations,
+)
+from serving.policy.frequency import adaptive_block
 from serving.policy.inputs import Catalog, PolicyInputs
+from serving.policy.next_order import next_order_days, next_order_due, next_order_value
 from serving.policy.offers import choose_offer, offer_for_treatment
 from serving.policy.product_events import product_candidates
 from serving.policy.recommend import recommend
@@ -41,7 +50,7 @@ def variant(intent: float | None, cfg: PolicyConfig) -> tuple[Variant, str]:
     return Variant.EDUCATIONAL, "variant_educational_low_intent"
 
 
-def _scores(inp: PolicyInputs) -> dict[str, float | None]:
+def _scores(inp: PolicyInputs, cfg: PolicyConfig) -> dict[str, float | None]:
     out: dict[str, float | None] = {"intent": inp.scores.intent, "churn": inp.scores.churn}
     for name in ("intent_horizon_days", "churn_horizon_days"):
         if getattr(inp.scores, name) is not None:
@@ -54,7 +63,21 @@ def _scores(inp: PolicyInputs) -> dict[str, float | None]:
         out[f"expected_{t}"] = float(v)
     if inp.scores.affinity:
         out["top_affinity"] = float(inp.scores.affinity[0][1])
+    if inp.num("engagement_score") is not None:
+        out["engagement"] = inp.num("engagement_score")
+    for name, v in (("next_order_days", next_order_days(inp, cfg)),
+                    ("next_order_value_12m", next_order_value(inp)),
+                    ("p_alive", inp.scores.p_alive)):
+        if v is not None:
+            out[name] = v
     return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in out.items()}
+
+
+def products_for(action: Action, inp: PolicyInputs, cfg: PolicyConfig, catalog: Catalog):
+    """The email's recommendations and their reason (follow-ups choose theirs)."""
+    if action in FOLLOW_UPS:
+        return followup_recommendations(action, inp, cfg, catalog)
+    return recommend(action, inp, cfg, catalog)
 
 
 def decide(inp: PolicyInputs, cfg: PolicyConfig, catalog: Catalog, *, decision_id: str,
@@ -67,20 +90,26 @@ def decide(inp: PolicyInputs, cfg: PolicyConfig, catalog: Catalog, *, decision_i
         reasons.append("unknown_customer_cold_start")
     elif any(inp.features.get(n) is None for n in REQUIRED):
         reasons.append("missing_features_defaulted")
+    tier = engagement_tier(inp, cfg)
+    if tier is not None:
+        reasons.append(engagement_reason(tier))
 
     def finish(action: Action, *, chosen_reasons: list[str], evs: dict[Action, float],
                control: bool = False, treatment: str | None = None, why_t: str = "") -> Decision:
-        recs, rec_reason = recommend(action, inp, cfg, catalog)
+        recs, rec_reason = products_for(action, inp, cfg, catalog)
         out = Decision(
             decision_id=decision_id, customer_id=inp.customer_id, decided_at=inp.now,
-            action=action, recommendations=recs, scores=_scores(inp),
+            action=action, recommendations=recs, scores=_scores(inp, cfg),
             reasons=[*reasons, *chosen_reasons, rec_reason],
             model_versions=model_versions or {}, control_group=control,
             degraded=inp.degraded,
             expected_values={a.value: round(v, 4) for a, v in evs.items()},
+            engagement_tier=tier, intensity=INTENSITY[tier] if tier is not None else None,
         )
         if action != Action.NONE:
             out.variant, why_variant = variant(inp.scores.intent, cfg)
+            if action == Action.FOLLOW_UP_IGNORED:
+                out.variant, why_variant = alternative_variant(out.variant)
             products = [r.product_id for r in recs]
             out.offer, why_offer = (
                 choose_offer(action, inp, cfg, catalog, products) if treatment is None else
@@ -89,17 +118,21 @@ def decide(inp: PolicyInputs, cfg: PolicyConfig, catalog: Catalog, *, decision_i
             out.reasons += [why_variant, why_offer, *why_time]
         return out
 
-    why_blocked = blocked(inp, cfg)
+    why_blocked = blocked(inp, cfg) or adaptive_block(inp, cfg)
     if why_blocked is not None:
         return finish(Action.NONE, chosen_reasons=[why_blocked], evs={})
 
-    cands = candidates(inp, cfg) + product_candidates(inp, catalog)
+    followups, why_no_followup = followup_candidates(inp, cfg)
+    cands = candidates(inp, cfg) + followups + product_candidates(inp, catalog)
+    if next_order_due(inp, cfg) and Action.RE_ENGAGEMENT not in dict(cands):
+        cands.append((Action.RE_ENGAGEMENT, "next_order_due"))
     suppressed = []
     if suppressed_by_purchase(inp):
         suppressed = [a for a, _ in cands if a in ABANDONMENT]
         cands = [(a, r) for a, r in cands if a not in ABANDONMENT]
     cand_reasons = [f"candidate_{a.value}:{r}" for a, r in cands]
     cand_reasons += [f"suppressed_{a.value}:purchased_after_trigger" for a in suppressed]
+    cand_reasons += why_no_followup
     evs = {a: expected_value(a, inp, cfg) for a, _ in cands}
     action, why = choose(evs, cfg)
     if in_control_group(inp.customer_id, cfg):
@@ -157,7 +190,7 @@ def thompson_decision(inp: PolicyInputs, cfg: PolicyConfig, catalog: Catalog,
 
 def realized(flow: Action, inp: PolicyInputs, cfg: PolicyConfig, catalog: Catalog):
     """What each exploration arm becomes for this customer (margin caps included)."""
-    products = [r.product_id for r in recommend(flow, inp, cfg, catalog)[0]]
+    products = [r.product_id for r in products_for(flow, inp, cfg, catalog)[0]]
 
     def arm_to_treatment(arm: str) -> str:
         if arm == NONE:

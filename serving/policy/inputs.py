@@ -50,6 +50,10 @@ class Scores:
     churn_horizon_days: float | None = None
     # the response model's policy: its best single treatment unless a gain is confident
     response_choice: str | None = None
+    # customer base (BG/NBD of the intent champion): expected purchase days in the next 365
+    # days and P(still a customer); None without a fitted customer-base model or purchases
+    purchases_12m: float | None = None
+    p_alive: float | None = None
 
 
 def _num(v: object) -> float | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import UTC
 from pathlib import Path
 
 import numpy as np
@@ -23,10 +24,12 @@ from features.simulator import SimConfig, simulate
 from features.store import StoreUnavailable, open_store
 from features.transforms import (
     ENTITY_TS,
+    POLICY_ONLY_FEATURES,
     REQUEST_TS,
     activity_feature_names,
     customer_activity_rows,
     customer_items,
+    engagement_score,
     latest_per_customer,
 )
 from pipelines.feature_steps import apply_step, build_step, materialize_step
@@ -113,6 +116,9 @@ def test_live_replay_matches_the_offline_build(world: World) -> None:
     # Request-time features come from the same stored values and the request moment.
     hours = (world.t1.timestamp() - want["last_event_ts"]) / 3600
     assert np.allclose(got.loc[want.index, "hours_since_last_event"], hours)
+    # the engagement score is the stored decayed sum decayed on to the request moment
+    score = engagement_score(want["engagement_decayed"].to_numpy(), hours.to_numpy() / 24)
+    assert np.allclose(got.loc[want.index, "engagement_score"], score)
 
 
 def test_materialized_values_equal_the_offline_rows(world: World) -> None:
@@ -168,12 +174,14 @@ def test_historical_join_never_sees_the_future(tmp_path: Path, full_dataset: Dat
     ev = full_dataset.events
     truncated = ev[ev[s.EVENT_TS] <= snap]  # nothing after the snapshot exists here
     want = latest_per_customer(customer_activity_rows(truncated)).set_index(s.CUSTOMER_ID)
-    model_cols = [c for c in activity_feature_names() if not c.endswith("_ts")]
+    model_cols = [c for c in activity_feature_names()
+                  if not c.endswith("_ts") and c not in POLICY_ONLY_FEATURES]
     assert set(model_cols) <= set(hist.columns)
     service = store.get_feature_service("intent_v1")
     served = [f.name for p in service.feature_view_projections for f in p.features]
     assert set(model_cols) <= set(served)
     assert not [c for c in served if c.endswith("_ts")]  # models never see calendar time
+    assert not POLICY_ONLY_FEATURES & set(served)  # nor the policy's engagement signals
     _assert_same(hist, want, model_cols)
     no_history = sorted(set(customers) - set(want.index))
     assert hist.loc[no_history, "views_30d"].isna().all()
@@ -239,3 +247,93 @@ def test_live_logs_rotate_and_stay_bounded(tmp_path: Path) -> None:
     last = [int(line.split(b'"i":')[1].split(b",")[0]) for p in parts
             for line in p.read_bytes().splitlines()]
     assert last == sorted(last) and last[-1] == 199  # oldest first, newest kept
+
+
+def test_pushed_rows_are_the_rows_feast_would_write(world: World) -> None:
+    """The live path builds Feast's online rows itself (features/feast_internals.py): the same
+    keys, value protos (nulls, NaN and empty lists included) and times as Feast's converter."""
+    from features.feast_internals import online_rows, provider
+
+    hist = world.full.events[world.full.events[s.EVENT_TS] <= world.t0]
+    hist = hist[hist[s.CUSTOMER_ID].isin(world.full.customers[s.CUSTOMER_ID].iloc[:60])]
+    frames = {"customer_activity": customer_activity_rows(hist, latest_only=True),
+              "customer_items": customer_items(hist)}
+    frames["customer_activity"].loc[frames["customer_activity"].index[:3], "spend_90d"] = np.nan
+    store = world.updater.store
+    for name, df in frames.items():
+        view = store.get_feature_view(name)
+        want = provider(store)._prep_rows_to_write_for_ingestion(feature_view=view, df=df,
+                                                                 field_mapping=None)
+        got = online_rows(view, df)
+        assert len(got) == len(want) == len(df)
+        nulls = 0
+        for (k1, v1, t1, c1), (k2, v2, t2, c2) in zip(want, got, strict=True):
+            assert k1.SerializeToString() == k2.SerializeToString()
+            assert list(v1) == list(v2)
+            assert {n: p.SerializeToString() for n, p in v1.items()} == \
+                   {n: p.SerializeToString() for n, p in v2.items()}
+            nulls += sum(p.WhichOneof("val") is None for p in v2.values())
+            assert (t1 if t1.tzinfo else t1.replace(tzinfo=UTC)) == t2
+            assert c1 is None and c2 is None
+        assert name != "customer_activity" or nulls >= 3  # the NaNs above, at least
+
+
+def test_redis_writes_are_the_writes_feast_would_make(world: World) -> None:
+    """`write_redis` leaves Redis as Feast's own write does: same hash fields and bytes, and
+    a row older than the stored one is not written (Feast's stale-row rule)."""
+    if not world.settings.online_store.startswith("redis://"):
+        pytest.skip("Redis only (the SQLite store is written by Feast itself)")
+    from feast.infra.online_stores.helpers import _mmh3, _redis_key
+
+    from features.feast_internals import online_rows, provider, redis_client, write_redis
+
+    store = world.updater.store
+    view = store.get_feature_view("customer_activity")
+    ids = world.full.customers[s.CUSTOMER_ID].iloc[200:240].tolist()
+    ev = world.full.events
+    df = customer_activity_rows(ev[ev[s.CUSTOMER_ID].isin(ids)], latest_only=True)
+    df[s.EVENT_TS] = world.t1 + pd.Timedelta(days=30)  # newer than anything stored
+    rows = online_rows(view, df)
+    client = redis_client(store)
+    keys = [_redis_key(store.config.project, k, store.config.entity_key_serialization_version)
+            for k, _, _, _ in rows]
+
+    fields = [b"_ts:customer_activity", *(_mmh3(f"customer_activity:{f.name}")
+                                          for f in view.features)]
+
+    def snapshot() -> list[dict]:  # this view's fields of each customer's hash
+        return [dict(zip(fields, client.hmget(k, fields), strict=True)) for k in keys]
+
+    provider(store).online_write_batch(store.config, view, rows, progress=None)
+    feast_wrote = snapshot()
+    for k in keys:
+        client.hdel(k, *fields)
+    assert all(v is None for snap in snapshot() for v in snap.values())
+    write_redis(store, view, rows)
+    assert snapshot() == feast_wrote
+    older = df.assign(**{s.EVENT_TS: world.t0, "spend_90d": 12345.0})
+    write_redis(store, view, online_rows(view, older))
+    assert snapshot() == feast_wrote  # stale rows skipped
+
+
+def test_a_build_made_by_code_with_other_features_is_stale(world: World) -> None:
+    """After an upgrade that adds or changes features, `ensure_features` rebuilds, re-applies
+    and re-materializes (a store missing a new feature would degrade every decision)."""
+    import json
+
+    from features.build import BUILD_INFO, is_built
+    from features.store import offline_paths
+
+    paths = offline_paths(world.settings)
+    info = paths.root / BUILD_INFO
+    saved = info.read_text()
+    assert is_built(paths)
+    try:
+        info.write_text(json.dumps({**json.loads(saved), "features": "0123456789abcdef"}))
+        assert not is_built(paths)
+        info.write_text(json.dumps({k: v for k, v in json.loads(saved).items()
+                                    if k != "features"}))  # a build from before fingerprints
+        assert not is_built(paths)
+    finally:
+        info.write_text(saved)
+    assert is_built(paths)

@@ -117,7 +117,7 @@ def test_request_context_hours_since() -> None:
               "signup_ts": [np.nan], "profile_signup_ts": [T0.timestamp() - 86_400 * 2],
               "cart_items": [1], "utc_offset_hours": [-5.0], "first_purchase_ts": [np.nan],
               "purchase_days_total": [0], "purchase_lines_total": [0], "units_total": [0],
-              "spend_total": [0], "purchase_gap_sq_total": [0]}
+              "spend_total": [0], "purchase_gap_sq_total": [0], "engagement_decayed": [np.nan]}
     out = request_context(inputs)
     assert out["hours_since_last_view"][0] == pytest.approx(5.0)
     assert np.isnan(out["hours_since_last_purchase"][0])
@@ -137,7 +137,7 @@ def test_customer_base_context_from_three_purchase_days() -> None:
                                                     "last_view_ts", "last_cart_add_ts",
                                                     "last_email_sent_ts", "last_email_open_ts",
                                                     "last_email_click_ts", "signup_ts",
-                                                    "profile_signup_ts")},
+                                                    "profile_signup_ts", "engagement_decayed")},
         "last_purchase_ts": [first + 30 * day], "first_purchase_ts": [first], "cart_items": [0],
         "utc_offset_hours": [0.0], "purchase_days_total": [3], "purchase_lines_total": [4],
         "units_total": [10], "spend_total": [90.0], "purchase_gap_sq_total": [10 ** 2 + 20 ** 2]})
@@ -188,3 +188,29 @@ def test_product_stats_only_count_past_days(sim_dataset: Dataset) -> None:
                & (ev[s.EVENT_TS] >= day - pd.Timedelta(days=7))][s.PRODUCT_ID].value_counts()
     got = rows[rows[ENTITY_TS] == day].set_index(s.PRODUCT_ID)["product_views_7d"]
     pd.testing.assert_series_equal(got[views.index], views.astype("int64"), check_names=False)
+
+
+def test_engagement_is_recency_weighted_and_counts_unopened_emails() -> None:
+    """Exact values: the decayed sum weighs each event by 2^(-age / half-life); emails sent
+    after the latest open are counted (the saturation signal of adaptive frequency)."""
+    from features.transforms import ENGAGEMENT_HALF_LIFE_DAYS as HL
+    from features.transforms import engagement_score
+
+    day = 24 * 60
+    events = pd.DataFrame([ev(0, "email_sent"), ev(60, "email_open"), ev(61, "email_click"),
+                           ev(2 * day, "email_sent"), ev(3 * day, "email_sent"),
+                           ev(3 * day + HL * day, "product_view", "p1", 5.0)])
+    r = customer_activity_rows(events).iloc[-1]
+    age_open, age_click = (3 * day + HL * day - 60) / day, (3 * day + HL * day - 61) / day
+    want = 1.0 * 2 ** (-age_open / HL) + 2.0 * 2 ** (-age_click / HL) + 0.25
+    assert r["engagement_decayed"] == pytest.approx(want, rel=1e-9)
+    assert r["emails_since_last_open"] == 2
+    # read one half-life later: half the weight, so a lower score; 0 for no engagement at all
+    now = engagement_score(np.array([want]), np.array([0.0]))[0]
+    later = engagement_score(np.array([want]), np.array([HL]))[0]
+    assert later == pytest.approx(1 - np.exp(-want / 2 / 5.0)) and 0 < later < now < 1
+    assert engagement_score(np.array([0.0]), np.array([1.0]))[0] == 0.0
+    # events older than the 90-day lookback no longer count (as in the live history)
+    old = pd.concat([events, pd.DataFrame([ev(120 * day, "product_view", "p1", 5.0)])])
+    assert customer_activity_rows(old).iloc[-1]["engagement_decayed"] == pytest.approx(0.25)
+    assert customer_activity_rows(old).iloc[-1]["emails_since_last_open"] == 0

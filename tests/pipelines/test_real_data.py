@@ -50,6 +50,11 @@ def test_pre_2000_log_runs_the_whole_pipeline(nineties: Path, tmp_path: Path) ->
     promote_step(settings, ["intent", "churn", "send_time", "affinity"], force=True)
     frame, _ = batch_score_step(settings, tmp_path / "decisions.parquet")
     assert len(frame) == len(ds.customers) and not frame["degraded"].any()
+    # worker processes decide exactly what one process decides (ids aside: fresh per decision)
+    parallel, objects = batch_score_step(settings, tmp_path / "parallel.parquet", workers=2)
+    assert objects == []  # rows only cross the process boundary
+    pd.testing.assert_frame_equal(parallel.drop(columns="decision_id"),
+                                  frame.drop(columns="decision_id"))
     assert set(frame["intent_horizon"]) == {results["intent"].horizon}
     assert set(frame["churn_horizon"]) == {results["churn"].horizon}
     assert frame["intent"].between(0, 1).all()

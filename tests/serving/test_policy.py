@@ -330,3 +330,184 @@ def test_thompson_sampling_follows_its_posterior_and_logs_it() -> None:
                    CATALOG, decision_id="ab" * 16, bandit=bandit)
     assert again.reasons == decide(PolicyInputs("c1", NOW, features, Scores(
         0.2, 0.1, None, AFFINITY)), cfg, CATALOG, decision_id="ab" * 16, bandit=bandit).reasons
+
+
+# ------------------------------------------------------------------ follow-ups (issue 16, item 2)
+def last_email(hours_ago: float, **over) -> dict:
+    """A customer whose last email went out `hours_ago` (one email since their last open)."""
+    return customer(**{"last_email_sent_ts": NOW.timestamp() - hours_ago * H,
+                       "emails_since_last_open": 1, **over})
+
+
+FOLLOW_UP_SCENARIOS = [
+    # name, features, expected action, reason that must appear
+    ("clicked the last email", last_email(30, hours_since_last_email_open=29,
+                                          hours_since_last_email_click=29,
+                                          recent_views=["a2", "b1"]),
+     Action.FOLLOW_UP_CLICKED, "candidate_follow_up_clicked:clicked_last_email"),
+    ("opened, no click", last_email(30, hours_since_last_email_open=29),
+     Action.FOLLOW_UP_OPENED, "candidate_follow_up_opened:opened_no_click"),
+    ("not opened in 48 h", last_email(50), Action.FOLLOW_UP_IGNORED,
+     "candidate_follow_up_ignored:not_opened_48h"),
+    ("not opened yet (30 h)", last_email(30), Action.NONE, "no_candidate"),
+    ("ignored follow-up is not followed up again", last_email(50, emails_since_last_open=2),
+     Action.NONE, "followup_stopped:ignored_again"),
+    ("purchased since the email: cross-sell instead",
+     last_email(50, hours_since_last_email_open=49, hours_since_last_purchase=20.0,
+                hours_since_last_view=21.0),
+     Action.POST_PURCHASE_CROSS_SELL, "followup_stopped:purchased"),
+    ("email too old to follow up", last_email(100, hours_since_last_email_open=99),
+     Action.NONE, "no_candidate"),
+    ("an open cart outranks a follow-up", last_email(30, hours_since_last_email_open=29,
+                                                     **OPEN_CART),
+     Action.CART_ABANDONMENT, "candidate_follow_up_opened:opened_no_click"),
+    ("caps hold for follow-ups", last_email(30, hours_since_last_email_open=29,
+                                            emails_sent_7d=3), Action.NONE, "cap_week_reached"),
+]
+
+
+@pytest.mark.parametrize(("name", "features", "action", "reason"), FOLLOW_UP_SCENARIOS,
+                         ids=[s[0] for s in FOLLOW_UP_SCENARIOS])
+def test_follow_up_scenarios(name, features, action, reason) -> None:
+    d = run(features)
+    assert d.action == action, (name, d.reasons)
+    assert reason in d.reasons, (name, d.reasons)
+    if action in (Action.FOLLOW_UP_CLICKED, Action.FOLLOW_UP_OPENED, Action.FOLLOW_UP_IGNORED):
+        assert d.send_at >= NOW + timedelta(hours=12) and d.expected_values[action.value] > 0.5
+
+
+def test_follow_up_content_follows_what_the_customer_did() -> None:
+    clicked = run(FOLLOW_UP_SCENARIOS[0][1])
+    assert [r.product_id for r in clicked.recommendations][:2] == ["a2", "b1"]
+    assert clicked.recommendations[0].reason == "recently_viewed"
+    assert "recs_followup_viewed" in clicked.reasons
+    opened = run(FOLLOW_UP_SCENARIOS[1][1])  # alternatives: not what the last email led with
+    plain = run(customer(hours_since_last_view=3.0))
+    assert opened.recommendations[0].product_id != plain.recommendations[0].product_id
+    assert opened.recommendations[0].product_id == "pop3" and "recs_alternative" in opened.reasons
+    ignored = run(FOLLOW_UP_SCENARIOS[2][1])  # intent 0.2 -> comparison, so another subject
+    assert ignored.variant == Variant.EDUCATIONAL
+    assert "variant_educational_alternative_subject" in ignored.reasons
+
+
+def test_follow_ups_can_be_switched_off() -> None:
+    d = run(FOLLOW_UP_SCENARIOS[0][1], cfg=replace(CFG, followups=False))
+    assert d.action == Action.NONE and "no_candidate" in d.reasons
+
+
+# ------------------------------------------------------- engagement tiers (issue 16, item 3)
+@pytest.mark.parametrize(("score", "tier", "intensity"), [
+    (0.8, "high", "premium"), (0.3, "medium", "standard"), (0.05, "low", "reactivation")])
+def test_engagement_tier_sets_intensity_and_is_shown(score, tier, intensity) -> None:
+    d = run(customer(engagement_score=score, **OPEN_CART))
+    assert d.engagement_tier == tier and d.intensity == intensity
+    assert f"engagement_{tier}:{intensity}" in d.reasons and d.scores["engagement"] == score
+
+
+def test_no_engagement_data_means_no_tier() -> None:
+    d = run(customer(**OPEN_CART))
+    assert d.engagement_tier is None and d.intensity is None and "engagement" not in d.scores
+    assert not any(r.startswith("engagement_") for r in d.reasons)
+
+
+# ----------------------------------------------------- adaptive frequency (issue 16, item 4)
+def emailed(n_7d: int, **over) -> dict:
+    """An open cart; `n_7d` emails this week, the last 30 h ago (the daily cap is clear)."""
+    return customer(**{"emails_sent_7d": n_7d, "last_email_sent_ts": NOW.timestamp() - 30 * H,
+                       **OPEN_CART, **over})
+
+
+@pytest.mark.parametrize(("features", "action", "reason"), [
+    (emailed(1, engagement_score=0.8), Action.CART_ABANDONMENT, "engagement_high:premium"),
+    (emailed(2, engagement_score=0.8), Action.CART_ABANDONMENT, "engagement_high:premium"),
+    (emailed(2, engagement_score=0.3), Action.CART_ABANDONMENT, "engagement_medium:standard"),
+    (emailed(2, engagement_score=0.05), Action.NONE, "cap_week_adaptive:low_engagement"),
+    (emailed(1, engagement_score=0.05), Action.CART_ABANDONMENT, "engagement_low"),
+    (emailed(1, engagement_score=0.8, emails_since_last_open=8),  # unopened, but visiting
+     Action.CART_ABANDONMENT, "engagement_high"),
+    (emailed(2), Action.CART_ABANDONMENT, "candidate_cart_abandonment"),  # no data: global
+    (emailed(3, engagement_score=0.8), Action.NONE, "cap_week_reached"),  # never above global
+], ids=["high 1", "high 2", "medium 2", "low 2", "low 1", "unopened but visiting",
+        "no engagement data", "global cap"])
+def test_adaptive_weekly_cap_follows_engagement_and_fatigue(features, action, reason) -> None:
+    d = run(features)
+    assert d.action == action, d.reasons
+    assert any(r.startswith(reason) for r in d.reasons), d.reasons
+
+
+def test_saturated_customers_get_one_email_a_week() -> None:
+    """Five emails in a row unopened and no visit for a week: one email a week, whatever the
+    tier (a re-engagement candidate here)."""
+    away = {"hours_since_last_site": 40 * 24.0, "emails_since_last_open": 5,
+            "engagement_score": 0.8}
+    this_week = customer(emails_sent_7d=1, last_email_sent_ts=NOW.timestamp() - 30 * H, **away)
+    d = run(this_week, churn=0.8)
+    assert d.action == Action.NONE and "cap_week_adaptive:saturated" in d.reasons
+    quiet_week = customer(emails_sent_7d=0, last_email_sent_ts=NOW.timestamp() - 200 * H, **away)
+    assert run(quiet_week, churn=0.8).action == Action.RE_ENGAGEMENT
+    fewer = customer(emails_sent_7d=1, last_email_sent_ts=NOW.timestamp() - 30 * H,
+                     **{**away, "emails_since_last_open": 4})
+    assert run(fewer, churn=0.8).action == Action.RE_ENGAGEMENT
+
+
+def test_adaptive_frequency_off_keeps_the_global_cap() -> None:
+    cfg = replace(CFG, adaptive_frequency=False)
+    assert run(emailed(2, engagement_score=0.05), cfg=cfg).action == Action.CART_ABANDONMENT
+    assert "cap_week_reached" in run(emailed(3, engagement_score=0.8), cfg=cfg).reasons
+
+
+# ------------------------------------------------------ next order date and value (item 7)
+def regular(days_to_next: float, **over) -> dict:
+    """A customer with 5 purchase days 30 days apart, the next expected in `days_to_next`."""
+    return customer(**{"purchase_days_total": 5, "mean_purchase_gap_days": 30.0,
+                       "hours_since_last_purchase": (30.0 - days_to_next) * 24,
+                       "spend_per_purchase_day": 40.0, **over})
+
+
+REMIND = replace(CFG, next_order_reminders=True)
+
+
+def run_base(features: dict, purchases_12m: float | None = None, p_alive: float | None = None,
+             cfg: PolicyConfig = REMIND, churn: float = 0.3):
+    scores = Scores(0.2, churn, None, AFFINITY, purchases_12m=purchases_12m, p_alive=p_alive)
+    return decide(PolicyInputs("c1", NOW, features, scores), cfg, CATALOG, decision_id="d1")
+
+
+def test_re_engagement_is_timed_before_the_expected_next_order() -> None:
+    d = run_base(regular(2.0))
+    assert d.action == Action.RE_ENGAGEMENT, d.reasons
+    assert "candidate_re_engagement:next_order_due" in d.reasons
+    assert d.scores["next_order_days"] == pytest.approx(2.0)
+    assert d.send_at < NOW + timedelta(days=2)  # lands before the expected date passes
+    for ahead in (10.0, 0.5, -3.0):  # not yet due, too late to land before it, overdue
+        d = run_base(regular(ahead))
+        assert d.action == Action.NONE and d.scores["next_order_days"] == pytest.approx(ahead)
+    assert run_base(regular(2.0, purchase_days_total=2)).action == Action.NONE  # too few
+    assert run_base(regular(2.0), cfg=CFG).action == Action.NONE  # off by default
+
+
+def test_next_order_value_and_p_alive_are_in_the_scores() -> None:
+    d = run_base(regular(10.0), purchases_12m=6.0, p_alive=0.9)
+    assert d.scores["next_order_value_12m"] == pytest.approx(6.0 * 40.0)
+    assert d.scores["p_alive"] == pytest.approx(0.9)
+    d = run_base(customer())  # no customer-base model, irregular history: nothing shown
+    assert not {"next_order_days", "next_order_value_12m", "p_alive"} & set(d.scores)
+
+
+def test_scorer_gives_bgnbd_purchases_and_p_alive_from_the_champion() -> None:
+    from types import SimpleNamespace
+
+    from serving.scoring import Scorer
+    from training.customer_base import BGNBD
+
+    cb = BGNBD(r=0.6, alpha=12.0, a=0.8, b=2.5)
+    scorer = Scorer(bundles={"intent": SimpleNamespace(customer_base=cb)})
+    frequent = {"purchase_days_total": 8, "days_since_first_purchase": 200.0,
+                "hours_since_last_purchase": 5 * 24.0}
+    lapsed = {**frequent, "hours_since_last_purchase": 150 * 24.0}
+    got = scorer.customer_base([frequent, lapsed, {}])
+    want = cb.expected_purchases(365.0, np.array([7.0]), np.array([195.0]), np.array([200.0]))
+    assert got[0][0] == pytest.approx(float(want[0]))
+    assert got[0][0] > got[1][0] > 0 and 1 >= got[0][1] > got[1][1] > 0
+    assert got[2] == (None, None)  # no purchase yet
+    assert Scorer().customer_base([frequent]) == [(None, None)]  # no customer-base model
