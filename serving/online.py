@@ -54,7 +54,9 @@ class OnlineFeatures:
         provider = feast_internals.provider(self.store)
         cols: dict[str, list[Any]] = {}
         for view, names in self.views:
-            found = provider.online_read(self.store.config, view, keys, names)
+            # a copy: Feast's Redis store appends its timestamp key to the list it is given
+            # (each read would grow ours, and every later read would hash one more field)
+            found = provider.online_read(self.store.config, view, keys, list(names))
             for name in names:
                 cols[name] = [None if values is None or name not in values else
                               _decode(values[name]) for _, values in found]

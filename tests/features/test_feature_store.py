@@ -405,3 +405,29 @@ def test_response_service_is_what_serving_logs_and_reads(world: World) -> None:
             want = sdk[n][i]
             assert n in logged
             assert (want is None and feats[n] is None) or np.isclose(want, feats[n]), (n, i)
+
+
+def test_served_reads_equal_feast_and_do_not_grow_with_use(world: World) -> None:
+    """The serving read (one query on SQLite, one provider read per view elsewhere) returns
+    what Feast's SDK returns, and stays the same after many reads (Feast's Redis store appends
+    to the feature list it is given: a reused list grew by one name per read)."""
+    from serving.online import OnlineFeatures
+
+    store = world.updater.store
+    served, sdk = OnlineFeatures(store), OnlineFeatures(store, direct=False)
+    customers = world.full.customers[s.CUSTOMER_ID].iloc[:30].tolist()
+    when = [world.t1.timestamp()] * len(customers)
+    sizes = [len(names) for _, names in served.views]
+    first = served.read(customers, when)
+    for _ in range(20):
+        served.read(customers[:1], when[:1])
+    assert [len(names) for _, names in served.views] == sizes
+    assert served.read(customers, when) == first
+    want = sdk.read(customers, when)
+    for got_row, want_row in zip(first, want, strict=True):
+        for k, v in want_row.items():
+            g = got_row[k]
+            if isinstance(v, float) or (isinstance(v, list) and v and isinstance(v[0], float)):
+                assert g is not None and np.allclose(v, g), k
+            else:
+                assert v == g, k
