@@ -9,11 +9,12 @@ cancelled by a purchase.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from features import schema as s
 from serving.policy.config import PolicyConfig
-from serving.policy.inputs import PolicyInputs
+from serving.policy.inputs import PolicyInputs, Scores
 from serving.policy.timing import out_of_quiet_hours
 from serving.schemas import Action, Channel, PlanStep
 
@@ -73,3 +74,17 @@ def escalation_plan(action: Action, email_at: datetime, inp: PolicyInputs,
         if shifted:
             reasons.append(f"escalation_quiet_hours_shift:{channel}")
     return steps, reasons
+
+
+def step_status(step: PlanStep, decided_at: datetime, features: Mapping[str, object]) -> str:
+    """What a caller does with a due step, from the customer's online features at its time:
+    "send", or "cancelled:purchased" (a purchase since the decision) / "cancelled:cart_closed"
+    (its condition no longer holds)."""
+    inp = PolicyInputs("", decided_at, features, Scores())  # numbers read as the policy does
+    last_buy = inp.num("last_purchase_ts")
+    if (s.EventType.PURCHASE in step.cancel_on and last_buy is not None
+            and last_buy >= decided_at.timestamp()):
+        return "cancelled:purchased"
+    if step.condition == "cart_open" and not inp.num("cart_open", 0.0):
+        return "cancelled:cart_closed"
+    return "send"

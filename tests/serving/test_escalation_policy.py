@@ -148,3 +148,18 @@ def test_the_plan_is_optional_in_the_api() -> None:
     step = run(customer(**OPEN_CART, sms_consent=1)).model_dump(mode="json")["plan"][0]
     assert step == {"channel": "sms", "at": "2026-06-01T15:00:00Z", "condition": "cart_open",
                     "cancel_on": ["purchase"]}
+
+
+def test_a_due_step_is_sent_only_while_the_cart_is_open_and_nothing_was_bought() -> None:
+    """The caller's check when a step is due (the replay does it with the online features)."""
+    from serving.policy.escalation import step_status
+
+    step = run(customer(**OPEN_CART, sms_consent=1)).plan[0]
+    later = NOW + timedelta(hours=1)
+    assert step_status(step, NOW, {"cart_open": 1, "last_purchase_ts": None}) == "send"
+    bought = {"cart_open": 0, "last_purchase_ts": (later - timedelta(minutes=5)).timestamp()}
+    assert step_status(step, NOW, bought) == "cancelled:purchased"
+    assert step_status(step, NOW, {"cart_open": 0, "last_purchase_ts": None}) == (
+        "cancelled:cart_closed")
+    earlier_buy = {"cart_open": 1, "last_purchase_ts": (NOW - timedelta(days=3)).timestamp()}
+    assert step_status(step, NOW, earlier_buy) == "send"  # bought before the decision: no cancel
