@@ -399,3 +399,27 @@ def test_feast_cli_sees_the_registered_repo_and_plans_no_change(world: World) ->
         for p in d.feast_object_property_diffs:  # metadata only
             assert without_meta(p.val_existing) == without_meta(p.val_declared), (
                 d.name, p.property_name)
+
+
+def test_response_service_is_what_serving_logs_and_reads(world: World) -> None:
+    """`response_v1` in Feast holds the response model's features (RESPONSE_FEATURES); the
+    Feast SDK's read of it equals the served read, and every decision logs them."""
+    from serving.decision_log import log_inputs
+    from serving.online import OnlineFeatures
+
+    store = world.updater.store
+    service = store.get_feature_service("response_v1")
+    names = [f.name for p in service.feature_view_projections for f in p.features]
+    from features.transforms import RESPONSE_FEATURES
+
+    assert sorted(names) == sorted(RESPONSE_FEATURES)
+    customers = world.full.customers[s.CUSTOMER_ID].iloc[:40].tolist()
+    rows = [{s.CUSTOMER_ID: c, REQUEST_TS: world.t1.timestamp()} for c in customers]
+    sdk = store.get_online_features(service, entity_rows=rows).to_dict()
+    served = OnlineFeatures(store).read(customers, [world.t1.timestamp()] * len(customers))
+    for i, feats in enumerate(served):
+        logged = log_inputs(feats)
+        for n in names:
+            want = sdk[n][i]
+            assert n in logged
+            assert (want is None and feats[n] is None) or np.isclose(want, feats[n]), (n, i)
