@@ -163,3 +163,12 @@ def test_a_due_step_is_sent_only_while_the_cart_is_open_and_nothing_was_bought()
         "cancelled:cart_closed")
     earlier_buy = {"cart_open": 1, "last_purchase_ts": (NOW - timedelta(days=3)).timestamp()}
     assert step_status(step, NOW, earlier_buy) == "send"  # bought before the decision: no cancel
+
+
+def test_the_channels_are_one_list() -> None:
+    """The API's channels, their send events and their consent columns name the same set."""
+    from features import schema as s
+
+    assert {c.value for c in Channel} == set(s.CHANNEL_SENDS) == set(s.CHANNEL_CONSENTS)
+    assert set(CFG.escalation_channels) <= set(s.CHANNEL_SENDS)
+    assert set(CFG.channel_cap_per_day) == set(CFG.channel_cap_per_week) == set(s.CHANNEL_SENDS)
