@@ -47,13 +47,8 @@ def pct(xs: list[float], q: float) -> float:
 def bench_store(store_url: str, full: Dataset, cut: pd.Timestamp, work: Path,
                 rate: float, workers: int) -> None:
     from features.live import LiveUpdater
-    from pipelines.feature_steps import (
-        apply_step,
-        build_step,
-        materialize_online,
-        materialize_start,
-        seed_history,
-    )
+    from features.store_ops import materialize_online, materialize_start, seed_history
+    from pipelines.feature_steps import apply_step, build_step
 
     name = store_url.split(":")[0]
     print(f"\n## online store: {name}")

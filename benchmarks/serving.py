@@ -240,13 +240,13 @@ def bench_engine(settings, ds, ids, now, args) -> None:
     figure("batch decisions, 1 process (1,000 per call)", len(all_ids) / (time.perf_counter() - t),
            "decisions/s")
     engine.close()
-    from pipelines.serve_steps import _decide_frame, decision_pool
+    from pipelines.serve_steps import decide_frame, decision_pool
 
     pool = decision_pool(settings, args.workers)  # start-up (model loading) is not timed
     chunks = [all_ids[i:i + 1000] for i in range(0, len(all_ids), 1000)]
     chunks = (chunks * (args.batch // len(all_ids) + 1))[: max(1, args.batch // 1000)]
     t = time.perf_counter()
-    n = sum(len(p) for p in pool.map(_decide_frame, chunks, [now] * len(chunks)))
+    n = sum(len(p) for p in pool.map(decide_frame, chunks, [now] * len(chunks)))
     rate = n / (time.perf_counter() - t)
     pool.shutdown()
     figure(f"batch: {n:,} decisions, {args.workers} processes", rate, "decisions/s",
