@@ -129,6 +129,8 @@ def derive_customers(events: pd.DataFrame, country: pd.Series | None = None) -> 
     out[s.TIMEZONE] = timezone_for_country(out[s.COUNTRY]) if country is not None else "UTC"
     out[s.CONSENT] = True
     out[s.UNSUBSCRIBED] = out[s.CUSTOMER_ID].isin(unsub)
+    for col in s.CHANNEL_CONSENTS.values():
+        out[col] = False
     return out
 
 

@@ -25,6 +25,8 @@ COUNTRY = "country"
 TIMEZONE = "timezone"
 CONSENT = "consent"
 UNSUBSCRIBED = "unsubscribed"
+SMS_CONSENT = "sms_consent"  # consent to other channels (channel escalation); missing: none
+PUSH_CONSENT = "push_consent"
 
 MARGIN = "margin"
 DEFAULT_MARGIN = 0.3  # a product's margin when the data gives none (loaders, policy)
@@ -49,6 +51,9 @@ class EventType(StrEnum):
     EMAIL_OPEN = "email_open"
     EMAIL_CLICK = "email_click"
     UNSUBSCRIBE = "unsubscribe"
+    # a message the caller sent on another channel (a step of a decision's escalation plan)
+    SMS_SENT = "sms_sent"
+    PUSH_SENT = "push_sent"
 
 
 EVENT_TYPES: tuple[str, ...] = tuple(e.value for e in EventType)
@@ -63,7 +68,11 @@ PRODUCT_EVENTS = frozenset(
 EMAIL_EVENTS = frozenset(
     {EventType.EMAIL_SENT, EventType.EMAIL_OPEN, EventType.EMAIL_CLICK, EventType.UNSUBSCRIBE}
 )
-SITE_EVENTS = frozenset(EventType) - EMAIL_EVENTS - {EventType.SIGNUP}
+# the channels a decision may escalate to: their send event and their profile consent column
+CHANNEL_SENDS: dict[str, EventType] = {"sms": EventType.SMS_SENT, "push": EventType.PUSH_SENT}
+CHANNEL_CONSENTS: dict[str, str] = {"sms": SMS_CONSENT, "push": PUSH_CONSENT}
+SITE_EVENTS = (frozenset(EventType) - EMAIL_EVENTS - frozenset(CHANNEL_SENDS.values())
+               - {EventType.SIGNUP})
 
 # --- table schemas: column -> logical type -------------------------------------------------
 # Logical types: "str", "ts" (UTC timestamp), "float", "int", "bool".
@@ -89,6 +98,8 @@ CUSTOMER_COLUMNS: dict[str, str] = {
     TIMEZONE: "str",
     CONSENT: "bool",
     UNSUBSCRIBED: "bool",
+    SMS_CONSENT: "bool",
+    PUSH_CONSENT: "bool",
 }
 CUSTOMER_REQUIRED = (CUSTOMER_ID,)
 

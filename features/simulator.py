@@ -57,6 +57,10 @@ class SimConfig:
     products: int = 500
     new_customer_share: float = 0.15
     consent_share: float = 0.88
+    # consent to SMS / push (channel escalation), drawn apart from the email behavior so adding
+    # them left every other simulated value as it was
+    sms_consent_share: float = 0.25
+    push_consent_share: float = 0.35
     campaigns_per_week: int = 2
     cart_email_share: float = 0.5  # existing trigger system, randomized per abandoned cart
     browse_rate: float = 0.08  # median browse sessions per customer-day
@@ -587,7 +591,7 @@ class Simulator:
         camp_names = np.array(self.campaigns, dtype=object)
         cat_code = np.where(has_p, self.p_cat[np.maximum(ev["product"], 0)], ev["category"])
         category = np.where(cat_code >= 0, cat_names[np.maximum(cat_code, 0)], None)
-        is_email = ev["etype"] >= _ET[s.EventType.EMAIL_SENT]
+        is_email = np.isin(ev["etype"], [_ET[e] for e in s.EMAIL_EVENTS])
         events = pd.DataFrame({
             s.EVENT_ID: pd.Series(np.arange(n_ev)).map("e{:09d}".format).to_numpy(),
             s.CUSTOMER_ID: cust_ids[ev["cust"]],
@@ -612,6 +616,7 @@ class Simulator:
             s.TIMEZONE: [COUNTRIES[k][1] for k in self.c_country],
             s.CONSENT: self.c_consent,
             s.UNSUBSCRIBED: np.isin(cust_ids, list(unsub_custs)),
+            **self._channel_consents(),
         })
         products = pd.DataFrame({
             s.PRODUCT_ID: prod_ids,
@@ -649,6 +654,14 @@ class Simulator:
         }
         return Dataset(events=events, customers=customers, products=products,
                        manifest=manifest, truth=truth)
+
+    def _channel_consents(self) -> dict[str, np.ndarray]:
+        """SMS / push consent per customer, from a generator of their own (the main stream,
+        and so every other simulated value, is the same as without them)."""
+        rng = np.random.default_rng([self.cfg.seed, 16])
+        n = self.cfg.customers
+        return {s.SMS_CONSENT: rng.random(n) < self.cfg.sms_consent_share,
+                s.PUSH_CONSENT: rng.random(n) < self.cfg.push_consent_share}
 
 
 def simulate(cfg: SimConfig, progress: Callable[[str], None] | None = None) -> Dataset:

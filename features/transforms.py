@@ -78,6 +78,7 @@ def activity_feature_names() -> list[str]:
     names += ["open_hour_sin", "open_hour_cos", "active_hour_sin", "active_hour_cos"]
     names += [*LIFETIME_FEATURES, "first_purchase_ts"]
     names += list(ENGAGEMENT_FEATURES)
+    names += list(CHANNEL_SEND_FEATURES)
     return names
 
 
@@ -96,8 +97,16 @@ ENGAGEMENT_WEIGHTS: tuple[tuple[tuple[str, ...], float], ...] = (
     ((E.EMAIL_OPEN,), 1.0), ((E.EMAIL_CLICK,), 2.0), (SITE, 0.25), ((E.PURCHASE,), 3.0))
 ENGAGEMENT_SCALE = 5.0  # engagement_score = 1 - exp(-decayed sum / scale)
 ENGAGEMENT_FEATURES = ("engagement_decayed", "emails_since_last_open")
+# Sends on other channels (sms_sent / push_sent events the caller reports): counts per window and
+# the latest send, for the per-channel caps of channel escalation (serving/policy/escalation.py).
+CHANNEL_WINDOWS = ("24h", "7d")
+CHANNEL_SEND_FEATURES = tuple(
+    name for ch in s.CHANNEL_SENDS
+    for name in (*(f"{ch}_sent_{w}" for w in CHANNEL_WINDOWS), f"last_{ch}_sent_ts"))
+CHANNEL_CONSENT_FEATURES = tuple(s.CHANNEL_CONSENTS.values())
 # Features only the policy reads: not inputs of the intent / churn / send-time models.
-POLICY_ONLY_FEATURES = frozenset({*ENGAGEMENT_FEATURES, "engagement_score"})
+POLICY_ONLY_FEATURES = frozenset({*ENGAGEMENT_FEATURES, "engagement_score",
+                                  *CHANNEL_SEND_FEATURES, *CHANNEL_CONSENT_FEATURES})
 
 
 def epoch_seconds(ts: pd.Series) -> np.ndarray:
@@ -118,13 +127,15 @@ def type_codes(types: tuple[str, ...] | list[str]) -> np.ndarray:
 
 PRODUCT_FEATURES = ("price", "margin", "in_stock", "product_views_7d", "product_carts_7d",
                     "product_purchases_30d", "product_conversion_30d")
-PROFILE_FEATURES = ("consent", "utc_offset_hours", "profile_signup_ts")
+PROFILE_FEATURES = ("consent", "utc_offset_hours", "profile_signup_ts",
+                    *CHANNEL_CONSENT_FEATURES)
 # Integer-valued features (counts and flags); every other stored feature is a float.
 INT_FEATURES = frozenset(
     [n for n in activity_feature_names() if _is_count(n)]
     + ["cart_items", "unsubscribed", "consent", "in_stock", "product_views_7d",
        "product_carts_7d", "product_purchases_30d", "purchase_days_total", "orders_total",
-       "purchase_lines_total", "products_total", "emails_since_last_open"]
+       "purchase_lines_total", "products_total", "emails_since_last_open",
+       *CHANNEL_CONSENT_FEATURES]
 )
 
 
@@ -239,6 +250,11 @@ def customer_activity_rows(events: pd.DataFrame, latest_only: bool = False) -> p
     since_open = np.maximum(np.maximum(last_open, win.key - LOOKBACK), win.block_start - 1)
     out["emails_since_last_open"] = win.total_since(is_type((E.EMAIL_SENT,)).astype(float),
                                                     since_open)
+    for ch, sent in s.CHANNEL_SENDS.items():
+        mask = is_type((sent,))
+        for w in CHANNEL_WINDOWS:
+            out[f"{ch}_sent_{w}"] = win.total(mask.astype(float), WINDOWS[w])
+        out[f"last_{ch}_sent_ts"] = win.last_ts(mask)
 
     # Open cart: adds minus removes since the last purchase, within the cart window.
     is_add, is_rm = is_type((E.ADD_TO_CART,)), is_type((E.REMOVE_FROM_CART,))
@@ -462,8 +478,8 @@ def engagement_score(decayed: np.ndarray, days_since: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------- profiles
 def customer_profile_rows(customers: pd.DataFrame, as_of: pd.Timestamp,
                           start: pd.Timestamp | None = None) -> pd.DataFrame:
-    """Customer attributes from the customers table (consent, UTC offset at `as_of`), valid
-    from the sign-up (or `start`, the data's beginning, when unknown)."""
+    """Customer attributes from the customers table (consent, SMS / push consent, UTC offset
+    at `as_of`), valid from the sign-up (or `start`, the data's beginning, when unknown)."""
     from zoneinfo import ZoneInfo
 
     tz = customers[s.TIMEZONE].fillna("UTC").astype(str)
@@ -479,6 +495,9 @@ def customer_profile_rows(customers: pd.DataFrame, as_of: pd.Timestamp,
         "utc_offset_hours": tz.map(offsets).astype(np.float64).to_numpy(),
         "profile_signup_ts": (ts.astype("int64") // 10**9).where(ts.notna()).astype(
             np.float64).to_numpy(),
+        **{col: (customers[col].fillna(False).astype(np.int64).to_numpy()
+                 if col in customers.columns else np.zeros(len(customers), np.int64))
+           for col in CHANNEL_CONSENT_FEATURES},  # absent (older datasets): no consent
     })
 
 

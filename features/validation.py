@@ -332,6 +332,8 @@ def validate_customers(raw: pd.DataFrame, dayfirst: bool | None = None) -> Valid
         if s.UNSUBSCRIBED in raw.columns
         else False
     )
+    for col in s.CHANNEL_CONSENTS.values():  # other channels: no consent unless given
+        out[col] = _bool_col(raw[col], col, reasons, False) if col in raw.columns else False
     return reasons.split(raw, out[list(s.CUSTOMER_COLUMNS)])
 
 

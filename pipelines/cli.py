@@ -422,7 +422,8 @@ def replay(
     tick_minutes: Annotated[float, typer.Option(min=1, help="Simulated time per step")] = 10.0,
 ) -> None:
     """Stream the dataset's last hours through the live path: ingest, decide on triggers,
-    send or cancel at send time (a purchase before the send cancels a reminder)."""
+    send or cancel at send time (a purchase before the send cancels a reminder), and the
+    reminders' push / SMS steps when due."""
     from pipelines.replay import run_replay
 
     settings = _settings(data)
@@ -434,6 +435,8 @@ def replay(
     out.print("  sent:    " + (", ".join(f"{k} {v}" for k, v in st.sent.most_common()) or "-"))
     out.print("  cancelled by a purchase before the send: "
               + (", ".join(f"{k} {v}" for k, v in st.cancelled.most_common()) or "-"))
+    out.print("  escalation steps (push / SMS after a cart reminder): "
+              + (", ".join(f"{k} {v}" for k, v in sorted(st.steps.items())) or "-"))
     for ex in st.examples:
         out.print(f"  e.g. {ex}")
 

@@ -113,6 +113,7 @@ def report(settings: Settings, results: list[Trained], promotions, frame: pd.Dat
             f"{k} {v / len(sends):.0%}" for k, v in offers.value_counts().items()))
     out.print(f"  control group: {int(frame['control_group'].sum()):,} customers held out")
     _adaptive_report(decisions)
+    _escalation_report(frame)
     out.print("\n[bold]examples[/bold]")
     first: dict[str, object] = {}
     for d in decisions:
@@ -160,6 +161,23 @@ def _adaptive_report(decisions: list) -> None:
     out.print(f"  adaptive frequency held back {sum(capped.values()):,} customers" + (
         " (" + ", ".join(f"{w} {c:,}" for w, c in capped.most_common()) + ")" if capped else "")
         + "; closed-loop effect: python benchmarks/adaptive.py")
+
+
+def _escalation_report(frame: pd.DataFrame) -> None:
+    """One line: cart reminders that plan a push / SMS step, and why the others do not."""
+    from collections import Counter
+
+    cart = frame[frame["action"] == "cart_abandonment"]
+    steps = Counter(step.split("@", 1)[0] for plan in cart["plan"] if plan
+                    for step in plan.split(";"))
+    skipped = Counter(r.split(":", 1)[1] for reasons in cart["reasons"]
+                      for r in reasons.split(";") if r.startswith("escalation_skipped:"))
+    planned = int((cart["plan"] != "").sum())
+    out.print(f"  channel escalation: {planned:,} of {len(cart):,} cart reminders plan a step"
+              + (" (" + ", ".join(f"{c} {n:,}" for c, n in steps.most_common()) + ")"
+                 if steps else "")
+              + ("; skipped: " + ", ".join(f"{w} {n:,}" for w, n in skipped.most_common())
+                 if skipped else ""))
 
 
 def _response_report(s: dict) -> None:

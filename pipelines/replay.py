@@ -4,7 +4,9 @@ The online state is rebuilt as of `start` (materialize up to then, in a separate
 the live store is untouched); then the events after `start` stream in time order through the
 live path in ticks of simulated time. Trigger events get a decision at their time; a decided
 email is re-checked when its send time comes: sent (and logged as an `email_sent` event, so caps
-apply), or cancelled because the customer bought in between.
+apply), or cancelled because the customer bought in between. A sent email's escalation plan
+is carried out the same way: each push / SMS step, when due, is sent (an `sms_sent` /
+`push_sent` event, so the channel caps apply) or cancelled (`step_status`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from features import schema as s
 from features.dataset import read_dataset
 from features.settings import Settings
 from pipelines.console import console, step
-from serving.schemas import Action, Decision, DecisionRequest, TriggerEvent
+from serving.policy.escalation import step_status
+from serving.schemas import Action, Decision, DecisionRequest, PlanStep, TriggerEvent
 
 TRIGGERS = ("add_to_cart", "purchase", "signup", "product_view")
 ABANDONMENT = (Action.CART_ABANDONMENT, Action.BROWSE_ABANDONMENT)
@@ -40,6 +43,7 @@ class ReplayStats:
     actions: Counter = field(default_factory=Counter)
     sent: Counter = field(default_factory=Counter)
     cancelled: Counter = field(default_factory=Counter)
+    steps: Counter = field(default_factory=Counter)  # escalation steps: "push sent", ...
     examples: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -63,6 +67,7 @@ def run_replay(settings: Settings, hours: float = 24.0, tick_minutes: float = 10
     stream = ds.events[(ds.events[s.EVENT_TS] > start)].astype({s.EVENT_TYPE: str})
     stats = ReplayStats()
     pending: dict[str, Pending] = {}
+    steps: list[tuple[Decision, PlanStep]] = []  # escalation steps of sent emails
     tick = pd.Timedelta(minutes=tick_minutes)
     t0 = time.perf_counter()
     with Progress(console=console, transient=True) as bar:
@@ -75,7 +80,8 @@ def run_replay(settings: Settings, hours: float = 24.0, tick_minutes: float = 10
                 res = engine.live.ingest(batch)
                 stats.events += res.accepted
                 stats.rejected += res.rejected
-            _send_due(engine, pending, nxt, stats)
+            steps += _send_due(engine, pending, nxt, stats)
+            steps = _send_steps_due(engine, steps, nxt, stats)
             _decide_triggers(engine, batch, pending, stats)
             bar.advance(task, len(batch))
             clock = nxt
@@ -102,13 +108,14 @@ def _decide_triggers(engine, batch: pd.DataFrame, pending: dict[str, Pending],
 
 
 def _send_due(engine, pending: dict[str, Pending], until: pd.Timestamp,
-              stats: ReplayStats) -> None:
+              stats: ReplayStats) -> list[tuple[Decision, PlanStep]]:
+    """Send or cancel the emails due by `until`; the escalation steps of the sent ones."""
     due = [p for p in pending.values() if pd.Timestamp(p.decision.send_at) <= until]
     if not due:
-        return
+        return []
     reqs = [DecisionRequest(customer_id=p.decision.customer_id, now=p.decision.send_at,
                             trigger=p.trigger) for p in due]
-    sends = []
+    sends, steps = [], []
     for p, again in zip(due, engine.decide_many(reqs), strict=True):
         del pending[p.decision.customer_id]
         action = p.decision.action
@@ -123,6 +130,7 @@ def _send_due(engine, pending: dict[str, Pending], until: pd.Timestamp,
                     "purchased before the send")
             continue
         stats.sent[action.value] += 1
+        steps += [(p.decision, step) for step in p.decision.plan]
         sends.append({s.CUSTOMER_ID: p.decision.customer_id, s.EVENT_TYPE: "email_sent",
                       s.EVENT_TS: pd.Timestamp(p.decision.send_at), s.CAMPAIGN_ID:
                       f"nba_{action.value}", s.CHANNEL: "email",
@@ -135,3 +143,27 @@ def _send_due(engine, pending: dict[str, Pending], until: pd.Timestamp,
                 f"{p.decision.offer.type.value} {p.decision.offer.value:.0f})")
     if sends:
         engine.live.ingest(pd.DataFrame(sends))
+    return steps
+
+
+def _send_steps_due(engine, steps: list[tuple[Decision, PlanStep]], until: pd.Timestamp,
+                    stats: ReplayStats) -> list[tuple[Decision, PlanStep]]:
+    """Send or cancel the escalation steps due by `until` (the caller's part of a plan, on the
+    customer's online features at the step's time); the steps not yet due."""
+    due = [(d, st) for d, st in steps if pd.Timestamp(st.at) <= until]
+    if not due:
+        return steps
+    feats = engine.online.read([d.customer_id for d, _ in due],
+                               [st.at.timestamp() for _, st in due])
+    sends = []
+    for (d, st), f in zip(due, feats, strict=True):
+        status = step_status(st, d.decided_at, f)
+        stats.steps[f"{st.channel.value} {'sent' if status == 'send' else status}"] += 1
+        if status == "send":
+            sends.append({s.CUSTOMER_ID: d.customer_id, s.EVENT_TYPE: f"{st.channel.value}_sent",
+                          s.EVENT_TS: pd.Timestamp(st.at), s.CAMPAIGN_ID: f"nba_{d.action.value}",
+                          s.CHANNEL: st.channel.value,
+                          s.EVENT_ID: f"nba-{d.decision_id}-{st.channel.value}"})
+    if sends:
+        engine.live.ingest(pd.DataFrame(sends))
+    return [(d, st) for d, st in steps if pd.Timestamp(st.at) > until]

@@ -31,6 +31,7 @@ def decisions_frame(decisions: list[Decision]) -> pd.DataFrame:
         "churn_horizon": _horizon(d.scores.get("churn_horizon_days")),
         "best_hour_utc": d.scores.get("best_hour_utc"),
         "control_group": d.control_group, "degraded": d.degraded,
+        "plan": ";".join(f"{p.channel.value}@{p.at.isoformat()}" for p in d.plan),
         "reasons": ";".join(d.reasons),
     } for d in decisions])
 

@@ -44,6 +44,13 @@ class EngagementTier(StrEnum):
     LOW = "low"  # "reactivation"
 
 
+class Channel(StrEnum):
+    """Channels a decision may escalate to after its email (serving/policy/escalation.py)."""
+
+    SMS = "sms"
+    PUSH = "push"
+
+
 class OfferType(StrEnum):
     NONE = "none"
     PERCENT_OFF = "percent_off"
@@ -59,6 +66,16 @@ class Recommendation(BaseModel):
     product_id: str
     score: float
     reason: str  # in_cart, affinity, recently_viewed, popular
+
+
+class PlanStep(BaseModel):
+    """A message on another channel after the email, for the caller to send at `at` if
+    `condition` still holds then, and to drop once one of `cancel_on` happened since."""
+
+    channel: Channel
+    at: datetime
+    condition: str  # "cart_open": send only if the cart is still open at `at`
+    cancel_on: list[str] = Field(default_factory=list)  # event types, e.g. ["purchase"]
 
 
 EARLIEST, LATEST = datetime(1900, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)
@@ -163,6 +180,8 @@ class Decision(BaseModel):
     degraded: bool = False
     propensity: float = 1.0  # probability the policy had of choosing this action
     expected_values: dict[str, float] = Field(default_factory=dict)
+    # channel escalation: steps after the email (empty: the email alone; sending is the caller's)
+    plan: list[PlanStep] = Field(default_factory=list)
 
     def log_record(self, inputs: dict[str, Any] | None = None) -> dict[str, Any]:
         rec = self.model_dump(mode="json")

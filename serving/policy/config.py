@@ -82,6 +82,15 @@ class PolicyConfig:
     max_product_audience: int = 1_000  # decisions per POST /product_events call
     # content at open (serving/policy/open_content.py)
     offer_valid_hours: float = 72.0  # an email's offer expires this long after its send time
+    # channel escalation (escalation.py): after the email of these actions, a step on each
+    # consented channel, in this order, each `escalation_delay_hours` after the one before,
+    # within the channel's caps (sends in the last 24 h / 7 days) and out of quiet hours
+    escalation: bool = True
+    escalation_actions: tuple[str, ...] = (Action.CART_ABANDONMENT,)
+    escalation_channels: tuple[str, ...] = ("push", "sms")
+    escalation_delay_hours: float = 1.0
+    channel_cap_per_day: dict[str, int] = field(default_factory=lambda: {"push": 1, "sms": 1})
+    channel_cap_per_week: dict[str, int] = field(default_factory=lambda: {"push": 3, "sms": 2})
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PolicyConfig:

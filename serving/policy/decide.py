@@ -13,6 +13,7 @@ from serving.policy.config import PolicyConfig
 from serving.policy.control import in_control_group
 from serving.policy.eligibility import ABANDONMENT, blocked, suppressed_by_purchase
 from serving.policy.engagement import INTENSITY, engagement_reason, engagement_tier
+from serving.policy.escalation import escalation_plan
 from serving.policy.exploration import (
     Thompson,
     explored_treatment,
@@ -115,7 +116,8 @@ def decide(inp: PolicyInputs, cfg: PolicyConfig, catalog: Catalog, *, decision_i
                 choose_offer(action, inp, cfg, catalog, products) if treatment is None else
                 offer_for_treatment(treatment, action, inp, cfg, catalog, products, why_t))
             out.send_at, why_time = send_time(action, inp, cfg)
-            out.reasons += [why_variant, why_offer, *why_time]
+            out.plan, why_plan = escalation_plan(action, out.send_at, inp, cfg)
+            out.reasons += [why_variant, why_offer, *why_time, *why_plan]
         return out
 
     why_blocked = blocked(inp, cfg) or adaptive_block(inp, cfg)

@@ -54,13 +54,21 @@ def send_time(action: Action, inp: PolicyInputs, cfg: PolicyConfig) -> tuple[dat
         if at < earliest:
             at = earliest
             reasons.append("min_gap_delay")
+    at, shifted = out_of_quiet_hours(at, inp, cfg)
+    if shifted:
+        reasons.append("quiet_hours_shift")
+    return at, reasons
+
+
+def out_of_quiet_hours(at: datetime, inp: PolicyInputs,
+                       cfg: PolicyConfig) -> tuple[datetime, bool]:
+    """`at`, or the end of the customer's quiet hours when `at` falls inside them (and
+    whether it moved)."""
     offset = inp.num("utc_offset_hours", 0.0) or 0.0
     qs, qe = cfg.quiet_start_hour, cfg.quiet_end_hour
     local = _local_hour(at, offset)
     quiet = (local >= qs or local < qe) if qs > qe else (qs <= local < qe)
-    if quiet and qs != qe:
-        wait = (qe - local) % 24
-        at = at + timedelta(hours=wait)
-        at = at.replace(minute=0, second=0, microsecond=0) if at.minute or at.second else at
-        reasons.append("quiet_hours_shift")
-    return at, reasons
+    if not quiet or qs == qe:
+        return at, False
+    at = at + timedelta(hours=(qe - local) % 24)
+    return (at.replace(minute=0, second=0, microsecond=0) if at.minute or at.second else at), True

@@ -157,6 +157,24 @@ def test_cart_add_is_visible_on_the_next_read_and_bad_events_are_kept(world: Wor
     assert rejects[s.REASON].str.startswith("timestamp: in the future").any()
 
 
+def test_channel_consent_and_a_live_sms_send_reach_the_online_store(world: World) -> None:
+    """What channel escalation reads: the profile's SMS / push consent, and an `sms_sent`
+    event the caller reports counted on the next read (the per-channel caps)."""
+    cust = world.full.customers.set_index(s.CUSTOMER_ID)
+    ids = cust.index[:40].tolist()
+    got = _online(world.updater.store, ids, world.t1)
+    for col in (s.SMS_CONSENT, s.PUSH_CONSENT):
+        assert got.loc[ids, col].tolist() == cust.loc[ids, col].astype(int).tolist()
+    assert got.loc[ids, s.SMS_CONSENT].nunique() == 2  # the simulator gives some consent
+    who, when = ids[3], world.t1 + pd.Timedelta(hours=5)
+    res = world.updater.ingest([{s.CUSTOMER_ID: who, s.EVENT_TYPE: "sms_sent",
+                                 s.EVENT_TS: when.isoformat()}])
+    assert res.accepted == 1, res.rejected_by_reason
+    after = _online(world.updater.store, [who], when)
+    assert after.at[who, "sms_sent_24h"] == 1 and after.at[who, "push_sent_24h"] == 0
+    assert after.at[who, "last_sms_sent_ts"] == when.timestamp()
+
+
 def test_historical_join_never_sees_the_future(tmp_path: Path, full_dataset: Dataset) -> None:
     """Feast's point-in-time join at T equals features rebuilt from events up to T only."""
     settings = Settings.from_env(env={}, data_dir=tmp_path / "data")

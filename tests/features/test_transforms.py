@@ -214,3 +214,29 @@ def test_engagement_is_recency_weighted_and_counts_unopened_emails() -> None:
     old = pd.concat([events, pd.DataFrame([ev(120 * day, "product_view", "p1", 5.0)])])
     assert customer_activity_rows(old).iloc[-1]["engagement_decayed"] == pytest.approx(0.25)
     assert customer_activity_rows(old).iloc[-1]["emails_since_last_open"] == 0
+
+
+def test_channel_sends_are_counted_per_channel_and_are_not_site_events() -> None:
+    """sms_sent / push_sent (reported by the caller after an escalation step): counts per window
+    and the latest send per channel; not site activity, not email."""
+    day = 24 * 60
+    events = pd.DataFrame([ev(0, "product_view", "p1", 5.0), ev(10, "sms_sent"),
+                           ev(20, "push_sent"), ev(2 * day, "sms_sent"),
+                           ev(2 * day + 1, "sms_sent")])
+    r = customer_activity_rows(events).iloc[-1]
+    assert (r["sms_sent_24h"], r["sms_sent_7d"], r["push_sent_24h"], r["push_sent_7d"]) == (
+        2, 3, 0, 1)
+    assert r["last_sms_sent_ts"] == (T0 + pd.Timedelta(minutes=2 * day + 1)).timestamp()
+    assert r["last_push_sent_ts"] == (T0 + pd.Timedelta(minutes=20)).timestamp()
+    assert r["site_events_7d"] == 1 and r["emails_sent_7d"] == 0
+
+
+def test_channel_consent_in_the_profile_missing_means_none() -> None:
+    from features.transforms import customer_profile_rows
+
+    customers = pd.DataFrame({s.CUSTOMER_ID: ["a", "b"], s.SIGNUP_TS: [T0, T0],
+                              s.TIMEZONE: ["UTC", "UTC"], s.CONSENT: [True, True],
+                              s.SMS_CONSENT: [True, False]})
+    prof = customer_profile_rows(customers, T0).set_index(s.CUSTOMER_ID)
+    assert prof["sms_consent"].tolist() == [1, 0]
+    assert prof["push_consent"].tolist() == [0, 0]  # no column (an older dataset): no consent

@@ -99,6 +99,11 @@ def test_customers_and_products_validation() -> None:
     assert any("duplicate 'a'" in r for r in reasons)
     assert any("timezone: unknown 'Mars/X'" in r and "consent: 'maybe'" in r for r in reasons)
     assert any("customer_id: missing" in r for r in reasons)
+    assert not res.valid[s.SMS_CONSENT].any() and not res.valid[s.PUSH_CONSENT].any()
+    with_channels = validate_customers(pd.DataFrame({"customer_id": ["a", "b", "c"],
+                                                     "sms_consent": ["yes", "", "sometimes"]}))
+    assert with_channels.valid[s.SMS_CONSENT].tolist() == [True, False]  # empty: no consent
+    assert "sms_consent: 'sometimes'" in with_channels.rejects.iloc[0][s.REASON]
 
     prod = pd.DataFrame({"product_id": ["p1", "p2"], "price": ["10", "-1"], "margin": ["0.4",
                                                                                       "1.5"]})

@@ -1,8 +1,9 @@
-"""The demo report's lines on follow-ups, engagement tiers and adaptive frequency."""
+"""The demo report's lines on follow-ups, engagement tiers, adaptive frequency and channel
+escalation."""
 
 from __future__ import annotations
 
-from tests.serving.test_policy import FOLLOW_UP_SCENARIOS, emailed, run
+from tests.serving.test_policy import FOLLOW_UP_SCENARIOS, OPEN_CART, customer, emailed, run
 
 
 def test_demo_report_counts_follow_ups_tiers_and_adaptive_caps(capsys) -> None:
@@ -15,3 +16,18 @@ def test_demo_report_counts_follow_ups_tiers_and_adaptive_caps(capsys) -> None:
     assert "follow-ups on the last email: follow_up_clicked 1" in text
     assert "engagement tiers: " in text and "low 33%" in text and "high 33%" in text
     assert "adaptive frequency held back 1 customers (low_engagement 1)" in text
+
+
+def test_demo_report_counts_escalation_plans_and_skips(capsys) -> None:
+    from pipelines.demo import _escalation_report
+    from pipelines.serve_steps import decisions_frame
+
+    decisions = [run(customer(**OPEN_CART, sms_consent=1, push_consent=1)),
+                 run(customer(**OPEN_CART, sms_consent=1)), run(customer(**OPEN_CART)),
+                 run(customer())]
+    frame = decisions_frame(decisions)
+    assert frame["plan"].iloc[1] == "sms@2026-06-01T15:00:00+00:00"
+    _escalation_report(frame)
+    text = capsys.readouterr().out
+    assert "channel escalation: 2 of 3 cart reminders plan a step (sms 2, push 1)" in text
+    assert "skipped: push_no_consent 2, sms_no_consent 1" in text

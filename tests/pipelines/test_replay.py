@@ -25,3 +25,7 @@ def test_replay_streams_events_and_sends_or_cancels(trained_world) -> None:
     assert stats.decisions > 0 and sum(stats.actions.values()) == stats.decisions
     assert sum(stats.sent.values()) + sum(stats.cancelled.values()) > 0
     assert set(stats.cancelled) <= {"cart_abandonment", "browse_abandonment"}
+    # escalation steps of sent cart reminders are sent or cancelled when due, per channel
+    assert {k.split()[0] for k in stats.steps} <= {"push", "sms"}
+    assert {k.split()[1] for k in stats.steps} <= {"sent", "cancelled:purchased",
+                                                   "cancelled:cart_closed"}
