@@ -72,6 +72,7 @@ def test_costs_syntax_and_net_value() -> None:
             Costs.parse(bad)
 
 
+@pytest.mark.slow  # trains every learner with cross-fitting (20-35 s)
 def test_outcomes_of_a_foreign_log_never_become_features(hillstrom) -> None:
     result, _ = hillstrom
     used, excluded = result.dataset["features"], result.dataset["excluded_columns"]
@@ -86,6 +87,7 @@ def test_outcomes_of_a_foreign_log_never_become_features(hillstrom) -> None:
     assert result.model.encoder.categories["channel"] == ["Multichannel", "Phone", "Web"]
 
 
+@pytest.mark.slow  # trains every learner with cross-fitting (20-35 s)
 def test_policy_learns_text_driven_effects_and_beats_every_single_email(hillstrom) -> None:
     _, report = hillstrom
     singles = {a: report.truth[a] for a in ARMS}
@@ -95,6 +97,7 @@ def test_policy_learns_text_driven_effects_and_beats_every_single_email(hillstro
     assert min(report.chosen_share["Mens E-Mail"], report.chosen_share["Womens E-Mail"]) > 0.1
 
 
+@pytest.mark.slow  # trains every learner with cross-fitting (20-35 s)
 def test_no_confident_gain_gives_everyone_the_best_single_treatment() -> None:
     log = hillstrom_like(6_000, 2)
     rng = np.random.default_rng(3)
@@ -107,6 +110,7 @@ def test_no_confident_gain_gives_everyone_the_best_single_treatment() -> None:
         "policy"]
 
 
+@pytest.mark.slow  # trains every learner with cross-fitting (20-35 s)
 def test_starbucks_promotion_sample_beats_promoting_everyone() -> None:
     """Real randomized promotion (tests/fixtures: 30,000 training and 15,000 test rows of the
     Starbucks exercise): a purchase is worth 10, a promotion costs 0.15."""
