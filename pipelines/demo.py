@@ -10,6 +10,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from features.dataset import read_dataset
@@ -161,6 +162,16 @@ def _adaptive_report(decisions: list) -> None:
     out.print(f"  adaptive frequency held back {sum(capped.values()):,} customers" + (
         " (" + ", ".join(f"{w} {c:,}" for w, c in capped.most_common()) + ")" if capped else "")
         + "; closed-loop effect: python benchmarks/adaptive.py")
+    days = [v for d in decisions if (v := d.scores.get("next_order_days")) is not None]
+    value = [v for d in decisions if (v := d.scores.get("next_order_value_12m")) is not None]
+    due = sum(any(r == "candidate_re_engagement:next_order_due" for r in d.reasons)
+              for d in decisions)
+    out.print(f"  next order: expected date for {len(days):,} customers"
+              + (f" (median in {float(np.median(days)):.0f} days, {sum(v < 0 for v in days):,} "
+                 "overdue)" if days else "")
+              + (f", 12-month value median {float(np.median(value)):,.2f} for {len(value):,}"
+                 if value else "")
+              + f"; re-engagement timed before it: {due:,} (off unless next_order_reminders)")
 
 
 def _escalation_report(frame: pd.DataFrame) -> None:

@@ -16,6 +16,19 @@ def test_demo_report_counts_follow_ups_tiers_and_adaptive_caps(capsys) -> None:
     assert "follow-ups on the last email: follow_up_clicked 1" in text
     assert "engagement tiers: " in text and "low 33%" in text and "high 33%" in text
     assert "adaptive frequency held back 1 customers (low_engagement 1)" in text
+    assert "next order: expected date for " in text and "re-engagement timed before it: 0" in text
+
+
+def test_demo_report_summarizes_next_order_dates_and_values(capsys) -> None:
+    from pipelines.demo import _adaptive_report
+
+    decisions = [run(emailed(1)), run(emailed(1))]
+    decisions[0].scores.update(next_order_days=12.0, next_order_value_12m=80.0)
+    decisions[1].scores.update(next_order_days=-3.0, next_order_value_12m=40.0)
+    _adaptive_report(decisions)
+    text = capsys.readouterr().out
+    assert "next order: expected date for 2 customers (median in 4 days, 1 overdue)" in text
+    assert "12-month value median 60.00 for 2" in text
 
 
 def test_demo_report_counts_escalation_plans_and_skips(capsys) -> None:
