@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 _TRUE = {"1", "true", "yes", "on"}
+ENGINES = ("local", "spark")  # NBA_ENGINE: where bulk work (feature build, batch scoring) runs
 
 
 class SettingsError(ValueError):
@@ -67,6 +68,8 @@ class Settings:
     max_queue_ms: float = 6.0  # a request that waited longer for its turn gets a 503
     horizons: str = ""  # e.g. "intent=7d,churn=60d"; empty: chosen from the data
     snapshot_every: str = ""  # e.g. "7d"; empty: weekly, or horizon / 4 for long horizons
+    engine: str = "local"  # bulk work: "local" (embedded) or "spark" (docs/scale.md)
+    spark_master: str = "local[2]"  # with engine "spark": local[N], spark://..., k8s://...
     extra: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -99,6 +102,8 @@ class Settings:
             max_queue_ms=_env_float(env, "NBA_MAX_QUEUE_MS", 6.0),
             horizons=env.get("NBA_HORIZONS", ""),
             snapshot_every=env.get("NBA_SNAPSHOT_EVERY", ""),
+            engine=(env.get("NBA_ENGINE") or "local").lower(),
+            spark_master=env.get("NBA_SPARK_MASTER") or "local[2]",
         )
         clean = {k: v for k, v in overrides.items() if v is not None}
         if "data_dir" in clean:
@@ -141,6 +146,12 @@ class Settings:
         if self.log_max_mb <= 0 or self.log_keep < 0 or self.max_body_mb <= 0:
             raise SettingsError("NBA_LOG_MAX_MB and NBA_MAX_BODY_MB must be > 0, "
                                 "NBA_LOG_KEEP >= 0")
+        if self.engine not in ENGINES:
+            raise SettingsError(f"NBA_ENGINE={self.engine!r}: expected "
+                                + " or ".join(ENGINES))
+        if not re.fullmatch(r"local(\[(\*|\d+)(,\d+)?\])?|yarn|\w[\w+]*://\S+", self.spark_master):
+            raise SettingsError(f"NBA_SPARK_MASTER={self.spark_master!r}: expected local[N], "
+                                "spark://host:port, k8s://https://host:port or yarn")
         for name in ("quiet_start_hour", "quiet_end_hour"):
             if not 0 <= getattr(self, name) <= 23:
                 raise SettingsError(f"NBA_{name.upper()}: expected an hour 0..23")
