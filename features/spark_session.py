@@ -64,8 +64,11 @@ def spark_session(settings: Settings) -> SparkSession:
     builder = (SparkSession.builder.appName(APP_NAME).master(master)
                .config("spark.sql.execution.arrow.pyspark.enabled", "true")
                .config("spark.sql.session.timeZone", "UTC")
+               .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+               .config("spark.sql.legacy.parquet.nanosAsLong", "true")  # pandas' timestamps
                .config("spark.ui.showConsoleProgress", "false"))
     if master.startswith("local"):
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # this venv, not PATH's python3
         builder = (builder.config("spark.pyspark.python", sys.executable)
                    .config("spark.pyspark.driver.python", sys.executable)
                    .config("spark.ui.enabled", "false")
