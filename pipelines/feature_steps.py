@@ -42,8 +42,13 @@ def status(settings: Settings) -> FeatureStatus:
 
 def build_step(settings: Settings) -> dict[str, int]:
     """Compute feature tables of the dataset into the offline store (Parquet)."""
-    ds = read_dataset(settings.data_dir, with_truth=False)
-    report = build_offline(ds, offline_paths(settings), progress=step)
+    if settings.engine == "spark":  # same tables, same transform functions (docs/scale.md)
+        from features.spark_build import build_offline_spark
+
+        report = build_offline_spark(settings, offline_paths(settings), progress=step)
+    else:
+        ds = read_dataset(settings.data_dir, with_truth=False)
+        report = build_offline(ds, offline_paths(settings), progress=step)
     for mark in (APPLIED_MARK, MATERIALIZED_MARK):
         (settings.feature_repo_dir / mark).unlink(missing_ok=True)
     return report.rows
