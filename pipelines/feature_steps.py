@@ -27,7 +27,8 @@ class FeatureStatus:
 
 def _fingerprint(settings: Settings) -> str:
     """Which stores a mark refers to: switching stores makes apply/materialize run again."""
-    return f"{settings.online_store}|{settings.feast_registry}|{settings.feast_project}"
+    marks = f"{settings.online_store}|{settings.feast_registry}|{settings.feast_project}"
+    return marks + ("|spark" if settings.engine == "spark" else "")  # Spark sources differ
 
 
 def _marked(settings: Settings, mark: str) -> bool:
