@@ -27,13 +27,18 @@ class FeatureStatus:
 
 def _fingerprint(settings: Settings) -> str:
     """Which stores a mark refers to: switching stores makes apply/materialize run again."""
-    marks = f"{settings.online_store}|{settings.feast_registry}|{settings.feast_project}"
-    return marks + ("|spark" if settings.engine == "spark" else "")  # Spark sources differ
+    return f"{settings.online_store}|{settings.feast_registry}|{settings.feast_project}"
+
+
+def _applied_fingerprint(settings: Settings) -> str:
+    """The registry also depends on the engine (Spark sources); the online rows do not."""
+    return _fingerprint(settings) + ("|spark" if settings.engine == "spark" else "")
 
 
 def _marked(settings: Settings, mark: str) -> bool:
     path = settings.feature_repo_dir / mark
-    return path.exists() and path.read_text() == _fingerprint(settings)
+    expected = _applied_fingerprint(settings) if mark == APPLIED_MARK else _fingerprint(settings)
+    return path.exists() and path.read_text() == expected
 
 
 def status(settings: Settings) -> FeatureStatus:
@@ -62,7 +67,7 @@ def apply_step(settings: Settings) -> list[str]:
     store = open_store(settings, need_online=False)  # the registry; new views need no store
     objects = definitions(offline_paths(settings))
     store.apply(objects)
-    (settings.feature_repo_dir / APPLIED_MARK).write_text(_fingerprint(settings))
+    (settings.feature_repo_dir / APPLIED_MARK).write_text(_applied_fingerprint(settings))
     return [o.name for o in objects]
 
 

@@ -59,3 +59,17 @@ def test_cli_bad_engine_is_one_line(tmp_path: Path) -> None:
     assert run.returncode == 2
     assert "expected local or spark" in run.stderr + run.stdout
     assert "Traceback" not in run.stderr
+
+
+def test_switching_engine_reapplies_but_keeps_the_online_rows(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from pipelines import feature_steps as fs
+
+    local = Settings.from_env(env={}, data_dir=tmp_path)
+    local.feature_repo_dir.mkdir(parents=True)
+    (local.feature_repo_dir / fs.APPLIED_MARK).write_text(fs._applied_fingerprint(local))
+    (local.feature_repo_dir / fs.MATERIALIZED_MARK).write_text(fs._fingerprint(local))
+    spark = replace(local, engine="spark")
+    assert fs._marked(local, fs.APPLIED_MARK) and not fs._marked(spark, fs.APPLIED_MARK)
+    assert fs._marked(spark, fs.MATERIALIZED_MARK)  # same online rows from either engine
