@@ -149,22 +149,22 @@ def features_build(data: DataOpt = None, engine: EngineOpt = None) -> None:
 
 
 @features_app.command("apply")
-def features_apply(data: DataOpt = None) -> None:
+def features_apply(data: DataOpt = None, engine: EngineOpt = None) -> None:
     """Register the Feast repository (entities, views, services) in the registry."""
     from pipelines.feature_steps import apply_step
 
-    settings = _settings(data)
+    settings = _settings(data, engine)
     with stage("applying the Feast repository"):
         names = apply_step(settings)
     out.print("  registered: " + ", ".join(names))
 
 
 @features_app.command("materialize")
-def features_materialize(data: DataOpt = None) -> None:
+def features_materialize(data: DataOpt = None, engine: EngineOpt = None) -> None:
     """Load the latest features into the online store and seed the live event history."""
     from pipelines.feature_steps import materialize_step
 
-    settings = _settings(data)
+    settings = _settings(data, engine)
     with stage(f"materializing into the {settings.online_store.split(':')[0]} online store"):
         info = materialize_step(settings)
     out.print(f"  live history seeded with {info['history_events']:,} events")
@@ -236,12 +236,13 @@ def train(
         "--model", help="Comma-separated: intent,churn,send_time,affinity (default all)")] = None,
     horizon: HorizonOpt = None,
     every: EveryOpt = None,
+    engine: EngineOpt = None,
 ) -> None:
     """Train models on the dataset, compare each with its baselines, log and register in MLflow.
     A model that cannot be trained is one error line; the others go on (exit code 2 at the end)."""
     from pipelines.train_steps import parse_models, train_models
 
-    settings = _settings(data)
+    settings = _settings(data, engine)
     run = train_models(settings, parse_models(model), horizon, every)
     results = run.trained
     if results:
@@ -660,11 +661,12 @@ def demo(
     customers: Annotated[int, typer.Option(min=100, help="Simulated customers")] = 5_000,
     days: Annotated[int, typer.Option(min=30, help="Simulated days")] = 182,
     fresh: Annotated[bool, typer.Option(help="Rebuild everything, even what exists")] = False,
+    engine: EngineOpt = None,
 ) -> None:
     """Run the main job end to end on simulated data (reuses what is already built)."""
     from pipelines.demo import run_demo
 
-    run_demo(_settings(data), customers=customers, days=days, fresh=fresh)
+    run_demo(_settings(data, engine), customers=customers, days=days, fresh=fresh)
 
 
 def main() -> None:
