@@ -47,13 +47,8 @@ def pct(xs: list[float], q: float) -> float:
 def bench_store(store_url: str, full: Dataset, cut: pd.Timestamp, work: Path,
                 rate: float, workers: int) -> None:
     from features.live import LiveUpdater
-    from pipelines.feature_steps import (
-        apply_step,
-        build_step,
-        materialize_online,
-        materialize_start,
-        seed_history,
-    )
+    from features.store_ops import materialize_online, materialize_start, seed_history
+    from pipelines.feature_steps import apply_step, build_step
 
     name = store_url.split(":")[0]
     print(f"\n## online store: {name}")
@@ -128,7 +123,8 @@ def bench_store(store_url: str, full: Dataset, cut: pd.Timestamp, work: Path,
     live = live.astype({s.EVENT_TYPE: str}).reset_index(drop=True)
     half = len(live) // 2
     backlog = live.iloc[:min(half, 30_000)]
-    stream = live.iloc[half:half + int(STREAM_SECONDS * rate)]
+    per_run = min(int(STREAM_SECONDS * rate), (len(live) - half) // 2)  # 1 process, N workers
+    stream = live.iloc[half:half + per_run]
     updater.ingest(backlog.iloc[:200])  # warm-up
     t = time.perf_counter()
     for i in range(200, len(backlog), 1000):
@@ -141,7 +137,7 @@ def bench_store(store_url: str, full: Dataset, cut: pd.Timestamp, work: Path,
     limit = 100 if name == "redis" else 1000
     _freshness("1 process", rate, fresh, verified, failed, limit)
     updater.close()
-    stream2 = live.iloc[half + len(stream):half + len(stream) + int(STREAM_SECONDS * rate)]
+    stream2 = live.iloc[half + per_run:half + 2 * per_run]
     if workers > 1 and len(stream2) < rate * 5:
         print(f"(skipping the {workers}-worker run: only {len(stream2)} events left; use more "
               "customers)")

@@ -14,7 +14,10 @@ figure next to its target and the naive baseline measured in the same run:
   shed requests (503 + Retry-After) at each offered rate; target p99 <= 15 ms at 200 req/s with
   0 errors; past capacity (400 req/s) shed answers within a few ms and accepted ones keep their
   p99; closed-loop throughput at saturation; the capacity curve as a plot
-  (docs/img/capacity.png).
+  (docs/img/capacity.png);
+- GET /open/{decision_id} (content at open) for emails decided in the same run, alternating
+  with decisions from the same sequential caller: p50/p99 against the decision p99 measured
+  alongside, the decision budget (`--only-open` measures just this: a short run).
 
 Run on an idle machine (`uptime`): uv run python benchmarks/serving.py [--data DIR]
 (without --data it builds the demo data with `nba demo`'s steps first.)
@@ -152,6 +155,39 @@ def bench_http(port: int, ids, now, seconds: float, rates: list[float]):
     return floor, runs, closed
 
 
+def bench_open(port: int, ids, now, n: int) -> tuple[list[float], list[float], int, int]:
+    """GET /open/{decision_id} (a mail client's fetch) for emails decided in the same run,
+    opened two hours after the decision, alternating with decisions from the same caller, so
+    both see the same machine (the decisions are the reference: the decision budget). Returns
+    open and decision latencies (ms), degraded opens, and non-200 answers."""
+    from datetime import timedelta
+
+    import httpx
+
+    opened_at = (now + timedelta(hours=2)).isoformat()
+    emails = []
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+        for c in ids[:400]:  # warm-up, and emails to open
+            d = client.post("/next_best_action", json={"customer_id": c,
+                                                       "now": now.isoformat()}).json()
+            if d["action"] != "none":
+                emails.append(d["decision_id"])
+        if not emails:
+            raise RuntimeError("no email decided: nothing to open")
+        lat, decided, degraded, bad = [], [], 0, 0
+        for i in range(n):
+            t = time.perf_counter()
+            client.post("/next_best_action", json={"customer_id": ids[i % len(ids)],
+                                                   "now": now.isoformat()})
+            decided.append((time.perf_counter() - t) * 1000)
+            t = time.perf_counter()
+            r = client.get(f"/open/{emails[i % len(emails)]}", params={"now": opened_at})
+            lat.append((time.perf_counter() - t) * 1000)
+            bad += r.status_code != 200
+            degraded += r.status_code == 200 and r.json()["degraded"]
+    return lat, decided, degraded, bad
+
+
 def plot_capacity(runs, out: Path) -> None:
     import matplotlib
 
@@ -204,13 +240,13 @@ def bench_engine(settings, ds, ids, now, args) -> None:
     figure("batch decisions, 1 process (1,000 per call)", len(all_ids) / (time.perf_counter() - t),
            "decisions/s")
     engine.close()
-    from pipelines.serve_steps import _decide_frame, decision_pool
+    from pipelines.serve_steps import decide_frame, decision_pool
 
     pool = decision_pool(settings, args.workers)  # start-up (model loading) is not timed
     chunks = [all_ids[i:i + 1000] for i in range(0, len(all_ids), 1000)]
     chunks = (chunks * (args.batch // len(all_ids) + 1))[: max(1, args.batch // 1000)]
     t = time.perf_counter()
-    n = sum(len(p) for p in pool.map(_decide_frame, chunks, [now] * len(chunks)))
+    n = sum(len(p) for p in pool.map(decide_frame, chunks, [now] * len(chunks)))
     rate = n / (time.perf_counter() - t)
     pool.shutdown()
     figure(f"batch: {n:,} decisions, {args.workers} processes", rate, "decisions/s",
@@ -226,7 +262,11 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=100_000, help="batch decisions")
     ap.add_argument("--port", type=int, default=3917)
     ap.add_argument("--only-http", action="store_true", help="skip in-process and batch")
+    ap.add_argument("--skip-http", action="store_true", help="in-process and batch only")
     ap.add_argument("--plot", type=Path, default=ROOT / "docs" / "img" / "capacity.png")
+    ap.add_argument("--opens", type=int, default=1000, help="GET /open requests (0: skip)")
+    ap.add_argument("--only-open", action="store_true",
+                    help="only GET /open (and sequential decisions as its reference)")
     args = ap.parse_args()
     header("serving: decisions in-process, over HTTP, in batch, vs a naive baseline")
     print(f"load: {os.getloadavg()[0]:.2f} (1-min average at start)")
@@ -244,16 +284,33 @@ def main() -> None:
     rng = np.random.default_rng(0)
     ids = list(rng.choice(ds.customers["customer_id"].to_numpy(), 2000))
 
-    if not args.only_http:
+    if not args.only_http and not args.only_open:
         bench_engine(settings, ds, ids, now, args)
+    if args.skip_http:
+        return
 
     proc = start_server(settings, args.port)
     rates = [float(r) for r in args.rates.split(",")]
     try:
-        floor, runs, closed = bench_http(args.port, ids, now, args.seconds, rates)
+        if args.opens:
+            opens, decided, degraded, bad = bench_open(args.port, ids, now, args.opens)
+        if not args.only_open:
+            floor, runs, closed = bench_http(args.port, ids, now, args.seconds, rates)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    if args.opens:
+        budget = pct(decided, 99)
+        figure("HTTP decision p50, alternating with opens", pct(decided, 50), "ms")
+        figure("HTTP decision p99, alternating with opens (the budget)", budget, "ms")
+        figure("HTTP GET /open p50, sequential", pct(opens, 50), "ms")
+        figure("HTTP GET /open p99, sequential", pct(opens, 99), "ms",
+               "<= 15 ms (the decision p99 target), 0 degraded, 0 errors",
+               pct(opens, 99) <= 15 and degraded == 0 and bad == 0)
+        figure("  open p99 / decision p99", pct(opens, 99) / budget, "x")
+        print(f"  {len(opens)} opens: {degraded} degraded, {bad} not 200")
+    if args.only_open:
+        return
     figure("HTTP floor: GET /healthz p50", pct(floor, 50), "ms")
     for r in runs:
         print(f"open loop {r.rate:>5.0f} req/s: answered {r.achieved:6.1f}/s, p50 "

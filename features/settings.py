@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -20,91 +20,86 @@ class SettingsError(ValueError):
     """A setting has a value the project cannot use."""
 
 
-def _env_float(env: dict[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not a number") from None
+def _env(name: str) -> dict[str, str]:
+    """Field metadata: the field is read from environment variable `name`."""
+    return {"env": name}
 
 
-def _env_int(env: dict[str, str], name: str, default: int) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
+def _parse(name: str, raw: str, kind: str) -> object:
+    """An environment value as the field's type (`kind`: its annotation)."""
     try:
-        return int(raw)
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
     except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not an integer") from None
+        what = "an integer" if kind == "int" else "a number"
+        raise SettingsError(f"{name}={raw!r} is not {what}") from None
+    if kind == "bool":
+        return raw.lower() in _TRUE
+    return Path(raw) if kind == "Path" else raw
 
 
 @dataclass(frozen=True)
 class Settings:
     """Where things live and which backends are used."""
 
-    home: Path = Path(".nba")
-    data_dir: Path = Path(".nba/data")
-    online_store: str = "sqlite"  # or redis://host:port[/db]
-    feast_registry: str = ""  # empty: a file in the feature repo; or postgresql://...
-    feast_project: str = "nba"
-    mlflow_tracking_uri: str = ""  # empty: sqlite:///<data_dir>/mlflow/mlflow.db
-    api_key: str = ""
-    require_services: bool = False
-    control_share: float = 0.05
-    explore_share: float = 0.0
-    explore_method: str = "epsilon"  # or "thompson" (docs/uplift.md)
-    cap_per_day: int = 1
-    cap_per_week: int = 3
-    min_gap_hours: float = 12.0
-    quiet_start_hour: int = 22  # customer-local, inclusive
-    quiet_end_hour: int = 7  # customer-local, exclusive
-    log_max_mb: float = 64.0  # live and decision logs rotate past this size ...
-    log_keep: int = 4  # ... keeping this many older parts (bounded disk)
-    max_body_mb: float = 2.0  # largest API request body
-    workers: int = 2  # API worker processes
-    max_in_flight: int = 8  # API requests queued or running per worker; more get a fast 503
-    max_queue_ms: float = 6.0  # a request that waited longer for its turn gets a 503
-    horizons: str = ""  # e.g. "intent=7d,churn=60d"; empty: chosen from the data
-    snapshot_every: str = ""  # e.g. "7d"; empty: weekly, or horizon / 4 for long horizons
-    engine: str = "local"  # bulk work: "local" (embedded) or "spark" (docs/scale.md)
-    spark_master: str = "local[2]"  # with engine "spark": local[N], spark://..., k8s://...
+    home: Path = field(default=Path(".nba"), metadata=_env("NBA_HOME"))
+    data_dir: Path = field(default=Path(".nba/data"), metadata=_env("NBA_DATA_DIR"))
+    # or redis://host:port[/db]
+    online_store: str = field(default="sqlite", metadata=_env("NBA_ONLINE_STORE"))
+    # empty: a file in the feature repo; or postgresql://...
+    feast_registry: str = field(default="", metadata=_env("NBA_FEAST_REGISTRY"))
+    feast_project: str = field(default="nba", metadata=_env("NBA_FEAST_PROJECT"))
+    # empty: sqlite:///<data_dir>/mlflow/mlflow.db
+    mlflow_tracking_uri: str = field(default="", metadata=_env("NBA_MLFLOW_TRACKING_URI"))
+    api_key: str = field(default="", metadata=_env("NBA_API_KEY"))
+    require_services: bool = field(default=False, metadata=_env("NBA_REQUIRE_SERVICES"))
+    control_share: float = field(default=0.05, metadata=_env("NBA_CONTROL_SHARE"))
+    explore_share: float = field(default=0.0, metadata=_env("NBA_EXPLORE_SHARE"))
+    # or "thompson" (docs/uplift.md)
+    explore_method: str = field(default="epsilon", metadata=_env("NBA_EXPLORE_METHOD"))
+    cap_per_day: int = field(default=1, metadata=_env("NBA_CAP_PER_DAY"))
+    cap_per_week: int = field(default=3, metadata=_env("NBA_CAP_PER_WEEK"))
+    min_gap_hours: float = field(default=12.0, metadata=_env("NBA_MIN_GAP_HOURS"))
+    # customer-local, inclusive
+    quiet_start_hour: int = field(default=22, metadata=_env("NBA_QUIET_START_HOUR"))
+    # customer-local, exclusive
+    quiet_end_hour: int = field(default=7, metadata=_env("NBA_QUIET_END_HOUR"))
+    # live and decision logs rotate past this size ...
+    log_max_mb: float = field(default=64.0, metadata=_env("NBA_LOG_MAX_MB"))
+    # ... keeping this many older parts (bounded disk)
+    log_keep: int = field(default=4, metadata=_env("NBA_LOG_KEEP"))
+    # largest API request body
+    max_body_mb: float = field(default=2.0, metadata=_env("NBA_MAX_BODY_MB"))
+    workers: int = field(default=2, metadata=_env("NBA_WORKERS"))  # API worker processes
+    # API requests queued or running per worker; more get a fast 503
+    max_in_flight: int = field(default=8, metadata=_env("NBA_MAX_IN_FLIGHT"))
+    # a request that waited longer for its turn gets a 503
+    max_queue_ms: float = field(default=6.0, metadata=_env("NBA_MAX_QUEUE_MS"))
+    # e.g. "intent=7d,churn=60d"; empty: chosen from the data
+    horizons: str = field(default="", metadata=_env("NBA_HORIZONS"))
+    # e.g. "7d"; empty: weekly, or horizon / 4 for long horizons
+    snapshot_every: str = field(default="", metadata=_env("NBA_SNAPSHOT_EVERY"))
+    # bulk work: "local" (embedded) or "spark" (docs/scale.md)
+    engine: str = field(default="local", metadata=_env("NBA_ENGINE"))
+    # with engine "spark": local[N], spark://host:port, k8s://https://..., yarn
+    spark_master: str = field(default="local[2]", metadata=_env("NBA_SPARK_MASTER"))
     extra: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
         """Read `NBA_*` variables (or `env`), then apply keyword overrides (e.g. from CLI flags)."""
         env = dict(os.environ if env is None else env)
-        home = Path(env.get("NBA_HOME") or ".nba")
-        settings = cls(
-            home=home,
-            data_dir=Path(env.get("NBA_DATA_DIR") or home / "data"),
-            online_store=env.get("NBA_ONLINE_STORE") or "sqlite",
-            feast_registry=env.get("NBA_FEAST_REGISTRY", ""),
-            feast_project=env.get("NBA_FEAST_PROJECT") or "nba",
-            mlflow_tracking_uri=env.get("NBA_MLFLOW_TRACKING_URI", ""),
-            api_key=env.get("NBA_API_KEY", ""),
-            require_services=env.get("NBA_REQUIRE_SERVICES", "").lower() in _TRUE,
-            control_share=_env_float(env, "NBA_CONTROL_SHARE", 0.05),
-            explore_share=_env_float(env, "NBA_EXPLORE_SHARE", 0.0),
-            explore_method=env.get("NBA_EXPLORE_METHOD") or "epsilon",
-            cap_per_day=_env_int(env, "NBA_CAP_PER_DAY", 1),
-            cap_per_week=_env_int(env, "NBA_CAP_PER_WEEK", 3),
-            min_gap_hours=_env_float(env, "NBA_MIN_GAP_HOURS", 12.0),
-            quiet_start_hour=_env_int(env, "NBA_QUIET_START_HOUR", 22),
-            quiet_end_hour=_env_int(env, "NBA_QUIET_END_HOUR", 7),
-            log_max_mb=_env_float(env, "NBA_LOG_MAX_MB", 64.0),
-            log_keep=_env_int(env, "NBA_LOG_KEEP", 4),
-            max_body_mb=_env_float(env, "NBA_MAX_BODY_MB", 2.0),
-            workers=_env_int(env, "NBA_WORKERS", 2),
-            max_in_flight=_env_int(env, "NBA_MAX_IN_FLIGHT", 8),
-            max_queue_ms=_env_float(env, "NBA_MAX_QUEUE_MS", 6.0),
-            horizons=env.get("NBA_HORIZONS", ""),
-            snapshot_every=env.get("NBA_SNAPSHOT_EVERY", ""),
-            engine=(env.get("NBA_ENGINE") or "local").lower(),
-            spark_master=env.get("NBA_SPARK_MASTER") or "local[2]",
-        )
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            name = f.metadata.get("env")
+            raw = env.get(name, "") if name else ""
+            if raw != "":  # unset or empty: the field's default
+                values[f.name] = _parse(name, raw, str(f.type))
+        if "data_dir" not in values:  # default: inside the home directory
+            values["data_dir"] = Path(values.get("home", cls.home)) / "data"
+        settings = cls(**values)
         clean = {k: v for k, v in overrides.items() if v is not None}
         if "data_dir" in clean:
             clean["data_dir"] = Path(str(clean["data_dir"]))

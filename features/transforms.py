@@ -528,8 +528,9 @@ def product_stats_rows(events: pd.DataFrame, products: pd.DataFrame,
 
 
 # ---------------------------------------------------------------------------- one moment
-# Observable features a response (uplift) model learns from: logged with every decision and
-# written into simulated campaign logs, so models trained on either can score online.
+# Observable features a response (uplift) model learns from: the `response_v1` Feast feature
+# service (features/repo/feature_services.py) is built from this list; logged with every
+# decision and written into simulated campaign logs, so models trained on either can score online.
 RESPONSE_FEATURES = (
     "views_7d", "views_30d", "cart_adds_7d", "cart_adds_30d", "checkouts_30d",
     "purchases_30d", "purchases_90d", "spend_90d", "site_events_30d", "emails_sent_7d",

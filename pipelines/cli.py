@@ -221,6 +221,44 @@ def events_ingest(
                   f"{settings.data_dir / LIVE_DIR / 'rejects.jsonl'}")
 
 
+product_app = typer.Typer(help="Business events (price changes, restocks) and their "
+                          "audiences.", no_args_is_help=True)
+app.add_typer(product_app, name="product-events")
+
+
+@product_app.command("ingest")
+def product_events_ingest(
+    source: Annotated[str, typer.Argument(help="'-' for stdin (JSON lines), or a .jsonl, .csv "
+                                               "or .parquet file of {product_id, event_type: "
+                                               "price_change|stock_change, timestamp, "
+                                               "price|in_stock}")],
+    data: DataOpt = None,
+    decide: Annotated[bool, typer.Option(help="Decide the triggers' audiences")] = True,
+    out_file: Annotated[Path | None, typer.Option(
+        "--out-file", "-o", help="Decisions file, .parquet or .csv")] = None,
+) -> None:
+    """Update prices and stock; decide for customers interested in a price drop or restock."""
+    from pipelines.product_steps import product_events_step
+
+    settings = _settings(data)
+    with stage("applying product events"):
+        r = product_events_step(settings, source, decide, out_file)
+    out.print(f"accepted {r.accepted:,} product events; rejected {r.rejected:,}")
+    for why in r.rejected_reasons[:20]:
+        out.print(f"    {why}")
+    for t in r.triggers:
+        drop = f" (-{t['drop']:.0%})" if t["kind"] == "price_drop" else ""
+        out.print(f"  trigger {t['kind']} {t['product_id']}{drop}")
+    if decide:
+        sent = [d for d in r.decisions if d.action.value != "none"]
+        out.print(f"  audience {r.audience:,} customers -> {len(sent):,} emails")
+        for action in sorted({d.action.value for d in r.decisions}):
+            n = sum(d.action.value == action for d in r.decisions)
+            out.print(f"    {action:<26} {n:>7,}")
+    if out_file is not None and r.decisions:
+        out.print(f"decisions -> {out_file}")
+
+
 HorizonOpt = Annotated[str | None, typer.Option(
     "--horizon", help="Label horizons, e.g. intent=7d,churn=60d (units h, d, w) [env "
     "NBA_HORIZONS; default: from the data]")]

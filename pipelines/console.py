@@ -9,36 +9,14 @@ from contextlib import contextmanager
 
 from rich.console import Console
 
+from features.quiet import quiet_libraries  # noqa: F401  (commands import it from here)
+
 console = Console(stderr=True, highlight=False)
 out = Console(highlight=False, soft_wrap=True)
 
 
 class UserError(Exception):
     """A problem the user can fix (bad input, missing data); printed as one line, exit code 2."""
-
-
-def quiet_libraries() -> None:
-    """Keep library chatter (deprecations, MLflow info logs, download bars) off the console."""
-    import logging
-    import os
-    import warnings
-
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # implicit ALS: BLAS threads cost 10x
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
-    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
-    for name in ("mlflow", "alembic", "feast", "urllib3", "py.warnings"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    logging.captureWarnings(True)  # libraries that force their warnings on still go to logging
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    warnings.filterwarnings("ignore", message=".*experimental feature.*")
-    warnings.filterwarnings("ignore", message=".*python_model.*")
-    warnings.filterwarnings("ignore", message=".*noload.*")
-    warnings.filterwarnings("ignore", message=".*OpenBLAS.*")
-    warnings.filterwarnings("ignore", message=".*Cannot write empty dataframe.*")
-    # SQLAlchemy's SADeprecationWarning subclasses DeprecationWarning: ignored above without
-    # importing SQLAlchemy (half a second) on every command.
 
 
 # Exception types shown as one line, by module: a module never imported cannot have raised

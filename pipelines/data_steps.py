@@ -41,14 +41,6 @@ def load_transactions_step(path: Path, out: Path, mapping: str | None = None,
     return res.report
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    """A CSV or Parquet table with inferred types (campaign logs, outcomes): the loaders' one
-    reader, which turns anything unreadable into a one-line error."""
-    from features.loaders import read_table as read
-
-    return read(path, text=False)
-
-
 def write_table(frame: pd.DataFrame, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() == ".csv":

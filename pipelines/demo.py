@@ -128,6 +128,11 @@ def report(settings: Settings, results: list[Trained], promotions, frame: pd.Dat
         else:
             out.print(f"  {d.customer_id}: {action}")
         out.print(f"      reasons: {'; '.join(d.reasons)}")
+    from pipelines.open_events_report import open_and_events_lines
+
+    out.print("\n[bold]content at open, business events[/bold]")
+    for line in open_and_events_lines(settings, decisions):
+        out.print(line)
     out.print("\n[bold]next[/bold]")
     out.print(f"  mlflow ui --backend-store-uri {settings.tracking_uri}   # runs, plots, registry")
     out.print(f"  decisions: {target} (and the log in {settings.data_dir / 'decisions'})")

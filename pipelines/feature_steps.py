@@ -6,12 +6,12 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from features import schema as s
 from features.build import build_offline, is_built
 from features.dataset import read_dataset
 from features.settings import Settings
-from features.store import offline_paths, open_store
-from features.transforms import LOOKBACK_DAYS, STICKY_EVENTS
+from features.store import offline_paths
+from features.store_ops import materialize_online, materialize_start, register, seed_history
+from features.transforms import LOOKBACK_DAYS
 from pipelines.console import step
 
 APPLIED_MARK = "applied.txt"
@@ -62,13 +62,9 @@ def build_step(settings: Settings) -> dict[str, int]:
 
 def apply_step(settings: Settings) -> list[str]:
     """Register entities, sources, views and services in the Feast registry."""
-    from features.repo import definitions
-
-    store = open_store(settings, need_online=False)  # the registry; new views need no store
-    objects = definitions(offline_paths(settings))
-    store.apply(objects)
+    names = register(settings)
     (settings.feature_repo_dir / APPLIED_MARK).write_text(_applied_fingerprint(settings))
-    return [o.name for o in objects]
+    return names
 
 
 def materialize_step(settings: Settings) -> dict[str, int]:
@@ -81,54 +77,6 @@ def materialize_step(settings: Settings) -> dict[str, int]:
     n = seed_history(settings, ds.events, ds.end)
     (settings.feature_repo_dir / MATERIALIZED_MARK).write_text(_fingerprint(settings))
     return {"history_events": n}
-
-
-VIEW_GROUPS = (("customer_activity",), ("customer_items", "customer_profile", "product_stats"))
-
-
-def materialize_start(ds) -> pd.Timestamp:
-    """Before every feature row of the dataset, whatever its period (1990s logs included)."""
-    signup = pd.to_datetime(ds.customers[s.SIGNUP_TS], utc=True).min()
-    first = min(t for t in (ds.start, signup) if pd.notna(t))
-    return first - pd.Timedelta(days=1)
-
-
-def _materialize_views(settings: Settings, views: tuple[str, ...], start: pd.Timestamp,
-                       end: pd.Timestamp) -> None:
-    from pipelines.console import quiet_libraries
-
-    quiet_libraries()
-    open_store(settings).materialize(start.to_pydatetime(), end.to_pydatetime(),
-                                     feature_views=list(views))
-
-
-def materialize_online(settings: Settings, start: pd.Timestamp, end: pd.Timestamp) -> None:
-    """Feast materialize of every view over [start, end]. With Redis the biggest view and the
-    others run in two processes at once (Redis takes concurrent writers; SQLite has one)."""
-    if not settings.online_store.startswith("redis://"):
-        open_store(settings).materialize(start.to_pydatetime(), end.to_pydatetime())
-        return
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-
-    with ProcessPoolExecutor(len(VIEW_GROUPS), mp_context=mp.get_context("spawn")) as pool:
-        for f in [pool.submit(_materialize_views, settings, g, start, end)
-                  for g in VIEW_GROUPS]:
-            f.result()
-
-
-def seed_history(settings: Settings, events: pd.DataFrame, end: pd.Timestamp) -> int:
-    """Replace the live history with the events the live transforms need at `end`."""
-    from features.history import open_history
-
-    recent = events[(events[s.EVENT_TS] > end - pd.Timedelta(days=LOOKBACK_DAYS + 1))
-                    | events[s.EVENT_TYPE].isin([str(e) for e in STICKY_EVENTS])]
-    history = open_history(settings)
-    try:
-        history.clear()
-        return history.append(recent)
-    finally:
-        history.close()
 
 
 def ensure_features(settings: Settings, online_optional: bool = False) -> None:

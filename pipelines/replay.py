@@ -46,12 +46,8 @@ class ReplayStats:
 
 def run_replay(settings: Settings, hours: float = 24.0, tick_minutes: float = 10.0
                ) -> ReplayStats:
-    from pipelines.feature_steps import (
-        apply_step,
-        ensure_features,
-        materialize_start,
-        seed_history,
-    )
+    from features.store_ops import materialize_start, seed_history
+    from pipelines.feature_steps import apply_step, ensure_features
     from serving.engine import DecisionEngine
 
     ensure_features(settings)

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from features.loaders import read_table
 from features.settings import Settings
 from pipelines.console import UserError, step
-from pipelines.data_steps import read_table, write_table
+from pipelines.data_steps import write_table
 
 EVAL_EXPERIMENT = "nba-response-evaluation"
 
@@ -93,7 +94,7 @@ def train_response_step(settings: Settings, log_path: Path, spec, learners: tupl
     if promote and holdout <= 0:
         raise UserError("--promote needs held-out rows to compare with the champion: use "
                         "--holdout > 0 (or evaluate on another log with nba evaluate-policy)")
-    df = read_table(log_path)
+    df = read_table(log_path, text=False)
     try:
         result, report = train_response(df, spec, holdout=holdout,
                                         learners=learners or LEARNERS)
@@ -141,7 +142,7 @@ def evaluate_policy_step(settings: Settings, log_path: Path, spec, version: str 
         raise UserError(f"{name} has no {which}: run `nba train-response --promote` first, "
                         "or pass --model-version") from None
     model = load_bundle(f"models:/{name}/{mv.version}")
-    df = read_table(log_path)
+    df = read_table(log_path, text=False)
     costs = spec.costs if (spec.costs.fixed or spec.costs.share or spec.costs.value != 1) \
         else model.costs  # the model's own costs unless the command gives others
     spec = replace(spec, features=tuple(model.feature_names), control=model.control,
@@ -175,7 +176,7 @@ def bandit_update_step(settings: Settings, outcomes: Path, treatment: str, rewar
     from serving.policy.config import PolicyConfig
     from training.bandit import arm_stats
 
-    table = read_table(outcomes)
+    table = read_table(outcomes, text=False)
     try:
         stats = arm_stats(table, treatment, reward, PolicyConfig().explore_treatments)
     except ValueError as exc:

@@ -2,7 +2,7 @@
 
 Each Spark task decides its partition of customers with the API's own `DecisionEngine` (one per
 Python worker, loaded once and reused across tasks), through the same code as the local
-`nba batch-score` (`serve_steps._decide_frame`): only the distribution differs.
+`nba batch-score` (`serve_steps.decide_frame`): only the distribution differs.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def decide_partition(settings: Settings, moment: datetime, chunk: int
         for frame in frames:
             ids = frame["customer_id"].astype(str).tolist()
             for i in range(0, len(ids), chunk):
-                yield typed_decisions(serve_steps._decide_frame(ids[i:i + chunk], moment))
+                yield typed_decisions(serve_steps.decide_frame(ids[i:i + chunk], moment))
 
     return run
 

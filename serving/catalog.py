@@ -10,6 +10,13 @@ from features import schema as s
 from features.repo.data_sources import OfflinePaths
 from features.transforms import ENTITY_TS
 from serving.policy.inputs import Catalog, Product
+from training.labels import INTERACTION_WEIGHTS
+
+# popularity weighs a product's recent purchases, cart adds and views like the interactions the
+# affinity model learns from (one set of weights: INTERACTION_WEIGHTS)
+POPULARITY_COLUMNS = {"product_purchases_30d": INTERACTION_WEIGHTS[str(s.EventType.PURCHASE)],
+                      "product_carts_7d": INTERACTION_WEIGHTS[str(s.EventType.ADD_TO_CART)],
+                      "product_views_7d": INTERACTION_WEIGHTS[str(s.EventType.PRODUCT_VIEW)]}
 
 
 def load_catalog(data_dir: Path, offline: OfflinePaths) -> Catalog:
@@ -19,8 +26,7 @@ def load_catalog(data_dir: Path, offline: OfflinePaths) -> Catalog:
     if offline.products.exists():
         stats = pd.read_parquet(offline.products)
         last = stats[stats[ENTITY_TS] == stats[ENTITY_TS].max()].set_index(s.PRODUCT_ID)
-        score = last["product_purchases_30d"] * 5 + last["product_carts_7d"] * 3 \
-            + last["product_views_7d"]
+        score = sum(last[col] * w for col, w in POPULARITY_COLUMNS.items())
         pop = score.reindex(pop.index).fillna(0.0)
     items = {
         str(r[s.PRODUCT_ID]): Product(str(r[s.PRODUCT_ID]), str(r[s.CATEGORY]),

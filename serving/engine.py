@@ -21,6 +21,7 @@ from serving.catalog import load_catalog
 from serving.decision_log import DecisionLog, log_inputs
 from serving.online import OnlineFeatures, is_known
 from serving.policy import PolicyConfig, PolicyInputs, decide
+from serving.product_events import ProductSync
 from serving.schemas import Decision, DecisionRequest, TriggerEvent
 from serving.scoring import Scorer
 
@@ -90,6 +91,11 @@ class DecisionEngine:
         self.breaker = Breaker("online store")
         self.live_breaker = Breaker("live path")
         self.bandit = load_bandit(settings, self.config)
+        # product events (prices, stock) shared by every worker; decisions by id for /open
+        self.products = ProductSync(settings, self.catalog, self._timeout(READ_TIMEOUT_S))
+        self.catalog = self.products.current(force=True)
+        self.index_breaker = Breaker("decision index")
+        self._index = None
         self.store = self.online = None
         self.store_error: str | None = None
         self.models_error: str | None = None
@@ -174,27 +180,51 @@ class DecisionEngine:
                 log.warning("online store read failed, deciding on defaults: %s", exc)
         return [{} for _ in customer_ids], True
 
-    def decide_many(self, requests: Sequence[DecisionRequest]) -> list[Decision]:
-        """Decisions for many customers: one feature read and one call per model."""
+    def decide_many(self, requests: Sequence[DecisionRequest],
+                    product_triggers: Sequence[Any] | None = None) -> list[Decision]:
+        """Decisions for many customers: one feature read and one call per model
+        (`product_triggers`: a business event per request, serving/product_events.py)."""
         if not requests:
             return []
+        self.catalog = self.products.current()
+        triggers = product_triggers or [None] * len(requests)
         moments = [r.moment() for r in requests]
         rows, degraded = self.read_features([r.customer_id for r in requests], moments)
         scores = self.scorer.score(rows)
         decisions = []
         records = []
         versions = dict(self.scorer.versions)
-        for req, now, feats, sc in zip(requests, moments, rows, scores, strict=True):
+        for req, now, feats, sc, pt in zip(requests, moments, rows, scores, triggers,
+                                           strict=True):
             inp = PolicyInputs(req.customer_id, now, feats, sc, trigger=req.trigger,
                                known=(not degraded) and is_known(feats), degraded=degraded,
-                               consent_override=req.consent)
+                               consent_override=req.consent, product_trigger=pt)
             d = decide(inp, self.config, self.catalog, decision_id=uuid.uuid4().hex,
                        model_versions=versions, bandit=self.bandit)
             decisions.append(d)
             records.append(d.log_record(log_inputs(feats)))
         if self.log is not None:
             self.log.write(records, datetime.now(UTC))
+            self._index_put(decisions)
         return decisions
+
+    @property
+    def index(self):
+        """Decisions by id (serving/decision_index.py), with the read budget."""
+        if self._index is None:
+            from serving.decision_index import open_index
+
+            self._index = open_index(self.settings, self._timeout(READ_TIMEOUT_S))
+        return self._index
+
+    def _index_put(self, decisions: list[Decision]) -> None:
+        """Index the decisions for /open; a failing index never fails a decision."""
+        from features.store import StoreUnavailable
+
+        try:
+            self.index_breaker.call(self.index.put, decisions)
+        except StoreUnavailable as exc:
+            log.warning("decision index write skipped: %s", exc)
 
     # ------------------------------------------------------------------ live events
     @property
@@ -249,6 +279,9 @@ class DecisionEngine:
     def close(self) -> None:
         if self.log is not None:
             self.log.close()
+        if self._index is not None:
+            self._index.close()
+        self.products.close()
         if self._live is not None:
             self._live.close()
 

@@ -25,12 +25,18 @@ import orjson
 from features.settings import Settings
 
 OPEN_PATHS = ("/healthz", "/livez", "/readyz", "/metrics", "/docs", "/docs.json", "/")
-API_PATHS = ("/next_best_action", "/next_best_action/batch", "/events")
+API_PATHS = ("/next_best_action", "/next_best_action/batch", "/events", "/product_events")
+OPEN_PREFIX = "/open/"  # GET /open/{decision_id}: shed like the other API routes
+
+
+def is_api(path: str) -> bool:
+    return path in API_PATHS or path.startswith(OPEN_PREFIX)
 
 
 @dataclass
 class _State:
     engine: Any = None  # the worker's DecisionEngine, set by the service
+    recorder: Any = None  # the worker's OpenRecorder (serving/open_content.py)
 
 
 STATE = _State()
@@ -152,7 +158,7 @@ class LoadShedding:
         self.shed = 0
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http" or scope["path"] not in API_PATHS:
+        if scope["type"] != "http" or not is_api(scope["path"]):
             await self.app(scope, receive, send)
             return
         if self.in_flight >= self.limit:

@@ -25,6 +25,8 @@ class Action(StrEnum):
     FOLLOW_UP_CLICKED = "follow_up_clicked"
     FOLLOW_UP_OPENED = "follow_up_opened"
     FOLLOW_UP_IGNORED = "follow_up_ignored"
+    PRICE_DROP = "price_drop"  # business events (serving/policy/product_events.py)
+    BACK_IN_STOCK = "back_in_stock"
     NONE = "none"
 
 

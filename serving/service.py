@@ -18,6 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from features.settings import Settings
 from serving import guards
+from serving.open_content import make_open_app
+from serving.product_events import ProductEventsRequest, ProductEventsResponse
 from serving.schemas import BatchRequest, Decision, DecisionRequest, TriggerEvent
 
 MAX_EVENTS = 1_000  # events per /events call (documented in docs/operations.md)
@@ -49,10 +51,12 @@ WORKERS = Settings.from_env().workers
 # decision is already in the decision log.
 @bentoml.service(name="next_best_action", traffic={"timeout": 30}, threads=1, workers=WORKERS,
                  logging={"access": {"enabled": False}})
+@bentoml.asgi_app(make_open_app(), path="/open")  # GET /open/{decision_id}
 class NextBestAction:
     def __init__(self) -> None:
         from features.store import StoreUnavailable
         from serving.engine import DecisionEngine
+        from serving.open_content import OpenRecorder
 
         self.settings = Settings.from_env()
         self._unavailable = StoreUnavailable
@@ -60,6 +64,8 @@ class NextBestAction:
         # reports not ready (with the reason) until they are back
         self.engine = DecisionEngine(self.settings)
         guards.STATE.engine = self.engine
+        guards.STATE.recorder = OpenRecorder(self.settings)
+        guards.STATE.recorder.start()
         # the decision thread would hold the GIL for up to 5 ms slices while the event loop
         # waits to accept, shed or answer: 1 ms slices keep overload answers fast
         sys.setswitchinterval(SWITCH_INTERVAL_S)
@@ -94,6 +100,23 @@ class NextBestAction:
             return EventsResponse(accepted=0, rejected=0, rejected_reasons=[], error=str(exc))
         return EventsResponse(accepted=result.accepted, rejected=result.rejected,
                               rejected_reasons=result.reasons, decisions=decisions)
+
+    @bentoml.api(route="/product_events", input_spec=ProductEventsRequest)
+    def product_events(self, events: list[dict[str, Any]], ctx: bentoml.Context,
+                       decide: bool = False) -> ProductEventsResponse:
+        """Price and stock changes (at most 1,000 per call): update the product state every
+        worker decides with; a price drop or restock raises a trigger; with `decide`, its
+        audience is decided through the policy. 503 with `error` when a store is down."""
+        from serving.product_events import apply_product_events
+
+        try:
+            result = apply_product_events(self.engine, events, decide,
+                                          limit=self.engine.config.max_product_audience)
+        except self._unavailable as exc:
+            ctx.response.status_code = 503
+            ctx.response.headers["Retry-After"] = "10"
+            return ProductEventsResponse(error=str(exc))
+        return ProductEventsResponse.of(result)
 
 
 for middleware in guards.MIDDLEWARE:  # the last added runs first

@@ -41,13 +41,20 @@ def roc_plot(y: np.ndarray, scores: Mapping[str, np.ndarray], title: str) -> Fig
 
 
 def calibration_plot(y: np.ndarray, probs: Mapping[str, np.ndarray], title: str) -> Figure:
+    """Observed rate per predicted-probability decile, zoomed to the range the predictions
+    and outcomes use (purchase probabilities rarely pass 0.3: on a 0-1 square every curve
+    would sit in one corner)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5, 5))
+    top = 0.0
     for name, p in probs.items():
         frac, mean = calibration_curve(y, np.clip(p, 0, 1), n_bins=10, strategy="quantile")
         ax.plot(mean, frac, "o-", label=name)
-    ax.plot([0, 1], [0, 1], "k:", lw=0.8)
-    ax.set(xlabel="predicted probability", ylabel="observed rate", title=title)
+        top = max(top, float(mean.max(initial=0.0)), float(frac.max(initial=0.0)))
+    top = min(1.0, top * 1.1) if top > 0 else 1.0
+    ax.plot([0, top], [0, top], "k:", lw=0.8)
+    ax.set(xlabel="predicted probability", ylabel="observed rate", title=title,
+           xlim=(0, top), ylim=(0, top))
     ax.legend(loc="upper left")
     fig.tight_layout()
     return fig

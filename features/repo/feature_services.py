@@ -9,7 +9,7 @@ from __future__ import annotations
 from feast import FeatureService
 
 from features.repo.feature_views import FeatureViews
-from features.transforms import POLICY_ONLY_FEATURES
+from features.transforms import POLICY_ONLY_FEATURES, RESPONSE_FEATURES
 
 RAW_TIMESTAMPS = ("_ts",)
 HOUR_FEATURES = ("open_hour_sin", "open_hour_cos", "active_hour_sin", "active_hour_cos")
@@ -18,6 +18,20 @@ HOUR_FEATURES = ("open_hour_sin", "open_hour_cos", "active_hour_sin", "active_ho
 def _model_features(fvs: FeatureViews) -> list[str]:
     return [f.name for f in fvs.activity.features
             if not f.name.endswith(RAW_TIMESTAMPS) and f.name not in POLICY_ONLY_FEATURES]
+
+
+def _picked(fvs: FeatureViews, names: tuple[str, ...]) -> list:
+    """Projections of whichever views hold `names` (each name from exactly one view)."""
+    out, found = [], []
+    for view in (fvs.activity, fvs.items, fvs.profile, fvs.context):
+        mine = [n for n in names if n in {f.name for f in view.features}]
+        if mine:
+            out.append(view[mine])
+            found += mine
+    missing = sorted(set(names) - set(found))
+    if missing or len(found) != len(set(found)):
+        raise ValueError(f"feature names not held by exactly one view: {missing or found}")
+    return out
 
 
 def feature_services(fvs: FeatureViews) -> list[FeatureService]:
@@ -37,6 +51,10 @@ def feature_services(fvs: FeatureViews) -> list[FeatureService]:
                       fvs.profile[["utc_offset_hours"]],
                       fvs.context[["hours_since_last_email_open", "hours_since_last_site"]]],
             description="Send-time model inputs (hour-of-day profile and email behavior)"),
+        FeatureService(
+            name="response_v1", features=_picked(fvs, RESPONSE_FEATURES),
+            description="Response (uplift) model inputs: logged with every decision and written "
+                        "into simulated campaign logs (features/transforms.py RESPONSE_FEATURES)"),
         FeatureService(
             name="policy_v1",
             features=[fvs.activity, fvs.items, fvs.profile, fvs.context],

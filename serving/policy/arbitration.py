@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from serving.policy.config import PolicyConfig
 from serving.policy.inputs import PolicyInputs
+from serving.policy.product_events import LEAD_REASON, product_value
 from serving.schemas import Action
 
 ACTION_ORDER = {a: i for i, a in enumerate(Action)}  # ties go to the earlier action
@@ -36,6 +37,8 @@ def expected_value(action: Action, inp: PolicyInputs, cfg: PolicyConfig) -> floa
         return max(intent, 0.1) * aov * weight
     if action in cfg.followup_weights:  # follow-ups (followups.py): interest x order value
         return intent * aov * cfg.followup_weights[action]
+    if action in LEAD_REASON:
+        return product_value(action, inp, cfg, intent, aov)
     return 0.0
 
 

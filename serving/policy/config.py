@@ -58,7 +58,8 @@ class PolicyConfig:
     # arbitration: expected value = propensity x value x weight, must reach the threshold
     weights: dict[str, float] = field(default_factory=lambda: {
         Action.CART_ABANDONMENT: 1.0, Action.BROWSE_ABANDONMENT: 0.8,
-        Action.POST_PURCHASE_CROSS_SELL: 0.6, Action.RE_ENGAGEMENT: 0.7, Action.WELCOME: 1.0})
+        Action.POST_PURCHASE_CROSS_SELL: 0.6, Action.RE_ENGAGEMENT: 0.7, Action.WELCOME: 1.0,
+        Action.PRICE_DROP: 0.9, Action.BACK_IN_STOCK: 0.9})
     min_expected_value: float = 0.5
     default_order_value: float = 40.0
     # variants by intent tier
@@ -74,6 +75,13 @@ class PolicyConfig:
     # recommendations
     n_recommendations: int = 6
     max_per_category: int = 2
+    # business-event triggers (serving/policy/product_events.py, features/product_events.py)
+    price_drop_min: float = 0.10  # a price drop of at least this share of the old price
+    product_interest_days: float = 14.0  # audience: viewed or carted within this window
+    product_cart_boost: float = 1.5  # intent x this for a carted product (capped at 1)
+    max_product_audience: int = 1_000  # decisions per POST /product_events call
+    # content at open (serving/policy/open_content.py)
+    offer_valid_hours: float = 72.0  # an email's offer expires this long after its send time
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PolicyConfig:

@@ -28,6 +28,7 @@ from serving.policy.frequency import adaptive_block
 from serving.policy.inputs import Catalog, PolicyInputs
 from serving.policy.next_order import next_order_days, next_order_due, next_order_value
 from serving.policy.offers import choose_offer, offer_for_treatment
+from serving.policy.product_events import product_candidates
 from serving.policy.recommend import recommend
 from serving.policy.timing import send_time
 from serving.schemas import Action, Decision, Variant
@@ -122,7 +123,7 @@ def decide(inp: PolicyInputs, cfg: PolicyConfig, catalog: Catalog, *, decision_i
         return finish(Action.NONE, chosen_reasons=[why_blocked], evs={})
 
     followups, why_no_followup = followup_candidates(inp, cfg)
-    cands = candidates(inp, cfg) + followups
+    cands = candidates(inp, cfg) + followups + product_candidates(inp, catalog)
     if next_order_due(inp, cfg) and Action.RE_ENGAGEMENT not in dict(cands):
         cands.append((Action.RE_ENGAGEMENT, "next_order_due"))
     suppressed = []

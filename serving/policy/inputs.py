@@ -6,10 +6,14 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from serving.schemas import TriggerEvent
+
+if TYPE_CHECKING:
+    from serving.policy.product_events import ProductTrigger
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,7 @@ class PolicyInputs:
     known: bool = True  # False: the online store has nothing for this customer
     degraded: bool = False  # the store could not be read
     consent_override: bool | None = None
+    product_trigger: ProductTrigger | None = None  # a price drop or restock (business event)
 
     def num(self, name: str, default: float | None = None) -> float | None:
         v = _num(self.features.get(name))

@@ -49,6 +49,8 @@ def choose_offer(action: Action, inp: PolicyInputs, cfg: PolicyConfig, catalog: 
     """`products`: the email's products in order (cart items first for a cart reminder)."""
     if action == Action.NONE:
         return Offer(), "offer_none"
+    if action == Action.PRICE_DROP:
+        return Offer(), "offer_none_price_drop"  # the lower price is the offer
     intent = inp.scores.intent or 0.0
     if intent >= cfg.high_intent:
         return Offer(), "offer_none_high_intent"

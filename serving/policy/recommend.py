@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from serving.policy.config import PolicyConfig
 from serving.policy.inputs import Catalog, PolicyInputs
+from serving.policy.product_events import LEAD_REASON
 from serving.schemas import Action, Recommendation
 
 
@@ -30,6 +31,9 @@ def recommend(action: Action, inp: PolicyInputs, cfg: PolicyConfig,
     if action == Action.CART_ABANDONMENT:
         for p in cart:
             take(p, 1.0, "in_cart", force=True)
+    lead = inp.product_trigger.product_id if action in LEAD_REASON and inp.product_trigger else None
+    if lead is not None:  # the product the business event is about leads the email
+        take(lead, 1.0, LEAD_REASON[action], force=True)
     source = "recs_affinity"
     if inp.scores.affinity:
         for pid, score in inp.scores.affinity:
@@ -46,4 +50,6 @@ def recommend(action: Action, inp: PolicyInputs, cfg: PolicyConfig,
             take(pid, 1.0 - i / max(n, 1), "popular")
     if action == Action.CART_ABANDONMENT and cart:
         source = "recs_cart_first"
+    if lead is not None and lead in seen:
+        source = f"recs_{LEAD_REASON[action]}_first"
     return picked[: max(cfg.n_recommendations, len(cart))], source

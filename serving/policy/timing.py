@@ -23,6 +23,8 @@ def window(action: Action, inp: PolicyInputs) -> tuple[datetime, datetime]:
         return now + HOUR, now + 3 * HOUR  # 1-3 h later
     if action == Action.WELCOME:
         return now, now + HOUR
+    if action in (Action.PRICE_DROP, Action.BACK_IN_STOCK):
+        return now, now + 3 * HOUR  # news about a product: within a few hours
     nxt = (now + timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
     return nxt, nxt + timedelta(hours=24)  # follow-ups: next day
 

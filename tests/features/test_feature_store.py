@@ -337,3 +337,71 @@ def test_a_build_made_by_code_with_other_features_is_stale(world: World) -> None
     finally:
         info.write_text(saved)
     assert is_built(paths)
+
+
+@pytest.mark.slow  # the feast CLI takes about 10 s to start
+def test_feast_cli_sees_the_registered_repo_and_plans_no_change(world: World) -> None:
+    """`feast plan` in a dataset's repo directory (as an operator would run it) deletes and
+    creates nothing after `nba features apply`; the only differences Feast reports are the
+    data sources' metadata timestamps, which it reports after its own `feast apply` too."""
+    import subprocess
+    import sys
+
+    from features.repo import CLI_MODULE, definitions, repo_contents
+    from features.store import offline_paths
+
+    repo = world.settings.feature_repo_dir
+    assert (repo / CLI_MODULE).exists()
+    feast = Path(sys.executable).with_name("feast")
+    r = subprocess.run([str(feast), "plan"], cwd=repo, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    lines = r.stdout.splitlines()
+    assert not [ln for ln in lines if ln.startswith(("Created", "Deleted"))], r.stdout[-3000:]
+    assert "No changes to infrastructure" in r.stdout
+    store = world.updater.store
+    diff, _, _ = store.plan(repo_contents(definitions(offline_paths(world.settings)),
+                                          store.project))
+    kinds = {(d.name, d.transition_type.name) for d in diff.feast_object_diffs
+             if not d.name.startswith("__")}  # Feast's own dummy entity
+    assert {k for _, k in kinds} <= {"UNCHANGED", "UPDATE"}, [k for k in kinds if k[1] == "DELETE"]
+
+    def without_meta(proto):
+        """The proto with every nested `meta` (creation/update times) cleared."""
+        if hasattr(proto, "ListFields"):
+            for field, value in proto.ListFields():
+                if field.name == "meta":
+                    proto.ClearField("meta")
+                elif field.message_type is not None:
+                    for v in (value if field.is_repeated else [value]):
+                        without_meta(v)
+        return proto
+
+    for d in diff.feast_object_diffs:
+        for p in d.feast_object_property_diffs:  # metadata only
+            assert without_meta(p.val_existing) == without_meta(p.val_declared), (
+                d.name, p.property_name)
+
+
+def test_response_service_is_what_serving_logs_and_reads(world: World) -> None:
+    """`response_v1` in Feast holds the response model's features (RESPONSE_FEATURES); the
+    Feast SDK's read of it equals the served read, and every decision logs them."""
+    from serving.decision_log import log_inputs
+    from serving.online import OnlineFeatures
+
+    store = world.updater.store
+    service = store.get_feature_service("response_v1")
+    names = [f.name for p in service.feature_view_projections for f in p.features]
+    from features.transforms import RESPONSE_FEATURES
+
+    assert sorted(names) == sorted(RESPONSE_FEATURES)
+    customers = world.full.customers[s.CUSTOMER_ID].iloc[:40].tolist()
+    rows = [{s.CUSTOMER_ID: c, REQUEST_TS: world.t1.timestamp()} for c in customers]
+    sdk = store.get_online_features(service, entity_rows=rows).to_dict()
+    served = OnlineFeatures(store).read(customers, [world.t1.timestamp()] * len(customers))
+    for i, feats in enumerate(served):
+        logged = log_inputs(feats)
+        for n in names:
+            want = sdk[n][i]
+            assert n in logged
+            assert (want is None and feats[n] is None) or np.isclose(want, feats[n]), (n, i)

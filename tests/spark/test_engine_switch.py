@@ -14,7 +14,7 @@ from pipelines.console import UserError
 def test_engine_defaults_to_local_and_reads_the_environment() -> None:
     assert Settings.from_env(env={}).engine == "local"
     assert Settings.from_env(env={}).spark_master == "local[2]"
-    s = Settings.from_env(env={"NBA_ENGINE": "Spark", "NBA_SPARK_MASTER": "spark://h:7077"})
+    s = Settings.from_env(env={"NBA_ENGINE": "spark", "NBA_SPARK_MASTER": "spark://h:7077"})
     assert (s.engine, s.spark_master) == ("spark", "spark://h:7077")
     assert Settings.from_env(env={"NBA_ENGINE": "spark"}, engine="local").engine == "local"
 

@@ -1,0 +1,75 @@
+"""Feature-store operations the pipeline steps run: register the repository (as `feast apply`
+does), materialize the views (in parallel where the store allows) and seed the live history."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from features import schema as s
+from features.settings import Settings
+from features.store import offline_paths, open_store
+from features.transforms import LOOKBACK_DAYS, STICKY_EVENTS
+
+
+def register(settings: Settings) -> list[str]:
+    """Apply the repository's objects to the Feast registry, record the infrastructure as
+    `feast apply` does (so `feast plan` finds nothing to create) and write the definitions
+    for the feast CLI beside feature_store.yaml. Returns the object names."""
+    from features.repo import definitions, repo_contents, write_cli_repo
+
+    paths = offline_paths(settings)
+    store = open_store(settings, need_online=False)  # the registry; new views need no store
+    objects = definitions(paths)
+    store.apply(objects)
+    _, _, infra = store.plan(repo_contents(definitions(paths), store.project))
+    store.registry.update_infra(infra, store.project, commit=True)
+    write_cli_repo(settings.feature_repo_dir, paths)
+    return [o.name for o in objects]
+
+
+VIEW_GROUPS = (("customer_activity",), ("customer_items", "customer_profile", "product_stats"))
+
+
+def materialize_start(ds) -> pd.Timestamp:
+    """Before every feature row of the dataset, whatever its period (1990s logs included)."""
+    signup = pd.to_datetime(ds.customers[s.SIGNUP_TS], utc=True).min()
+    first = min(t for t in (ds.start, signup) if pd.notna(t))
+    return first - pd.Timedelta(days=1)
+
+
+def _materialize_views(settings: Settings, views: tuple[str, ...], start: pd.Timestamp,
+                       end: pd.Timestamp) -> None:
+    from features.quiet import quiet_libraries
+
+    quiet_libraries()  # a worker process
+    open_store(settings).materialize(start.to_pydatetime(), end.to_pydatetime(),
+                                     feature_views=list(views))
+
+
+def materialize_online(settings: Settings, start: pd.Timestamp, end: pd.Timestamp) -> None:
+    """Feast materialize of every view over [start, end]. With Redis the biggest view and the
+    others run in two processes at once (Redis takes concurrent writers; SQLite has one)."""
+    if not settings.online_store.startswith("redis://"):
+        open_store(settings).materialize(start.to_pydatetime(), end.to_pydatetime())
+        return
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(len(VIEW_GROUPS), mp_context=mp.get_context("spawn")) as pool:
+        for f in [pool.submit(_materialize_views, settings, g, start, end)
+                  for g in VIEW_GROUPS]:
+            f.result()
+
+
+def seed_history(settings: Settings, events: pd.DataFrame, end: pd.Timestamp) -> int:
+    """Replace the live history with the events the live transforms need at `end`."""
+    from features.history import open_history
+
+    recent = events[(events[s.EVENT_TS] > end - pd.Timedelta(days=LOOKBACK_DAYS + 1))
+                    | events[s.EVENT_TYPE].isin([str(e) for e in STICKY_EVENTS])]
+    history = open_history(settings)
+    try:
+        history.clear()
+        return history.append(recent)
+    finally:
+        history.close()
