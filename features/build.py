@@ -37,10 +37,15 @@ def feature_schema() -> str:
 
 
 def _write(df: pd.DataFrame, path) -> None:
-    """Parquet with microsecond timestamps (what DuckDB, the offline engine, reads) and
-    explicit list types (an all-empty list column would otherwise have no element type)."""
-    import pyarrow as pa
     import pyarrow.parquet as pq
+
+    pq.write_table(arrow_table(df), path)
+
+
+def arrow_table(df: pd.DataFrame):
+    """A feature table as Arrow: microsecond timestamps (what DuckDB, the offline engine, reads)
+    and explicit list types (an all-empty list column would otherwise have no element type)."""
+    import pyarrow as pa
 
     df = df.copy()
     df[ENTITY_TS] = pd.to_datetime(df[ENTITY_TS], utc=True).dt.as_unit("us")
@@ -51,7 +56,7 @@ def _write(df: pd.DataFrame, path) -> None:
             elem = pa.float32() if "hist" in f.name else pa.string()
             f = pa.field(f.name, pa.list_(elem))
         fields.append(f)
-    pq.write_table(table.cast(pa.schema(fields)), path)
+    return table.cast(pa.schema(fields))
 
 
 @dataclass
@@ -80,10 +85,15 @@ def build_offline(ds: Dataset, paths: OfflinePaths,
     _write(products, paths.products)
     rows = {"customer_activity": len(activity), "customer_items": len(items),
             "customer_profile": len(profile), "product_stats": len(products)}
+    return write_build_info(paths, BuildReport(rows, ds.start, ds.end), ds.manifest)
+
+
+def write_build_info(paths: OfflinePaths, report: BuildReport, manifest: dict) -> BuildReport:
+    """Record a finished build (its rows, period and feature fingerprint) next to the tables."""
     (paths.root / BUILD_INFO).write_text(json.dumps(
-        {"rows": rows, "start": str(ds.start), "end": str(ds.end),
-         "dataset": ds.manifest.get("source"), "features": feature_schema()}, indent=2))
-    return BuildReport(rows, ds.start, ds.end)
+        {"rows": report.rows, "start": str(report.start), "end": str(report.end),
+         "dataset": manifest.get("source"), "features": feature_schema()}, indent=2))
+    return report
 
 
 def is_built(paths: OfflinePaths) -> bool:

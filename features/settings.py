@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 _TRUE = {"1", "true", "yes", "on"}
+ENGINES = ("local", "spark")  # NBA_ENGINE: where bulk work (feature build, batch scoring) runs
 
 
 class SettingsError(ValueError):
@@ -80,6 +81,10 @@ class Settings:
     horizons: str = field(default="", metadata=_env("NBA_HORIZONS"))
     # e.g. "7d"; empty: weekly, or horizon / 4 for long horizons
     snapshot_every: str = field(default="", metadata=_env("NBA_SNAPSHOT_EVERY"))
+    # bulk work: "local" (embedded) or "spark" (docs/scale.md)
+    engine: str = field(default="local", metadata=_env("NBA_ENGINE"))
+    # with engine "spark": local[N], spark://host:port, k8s://https://..., yarn
+    spark_master: str = field(default="local[2]", metadata=_env("NBA_SPARK_MASTER"))
     extra: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -136,6 +141,12 @@ class Settings:
         if self.log_max_mb <= 0 or self.log_keep < 0 or self.max_body_mb <= 0:
             raise SettingsError("NBA_LOG_MAX_MB and NBA_MAX_BODY_MB must be > 0, "
                                 "NBA_LOG_KEEP >= 0")
+        if self.engine not in ENGINES:
+            raise SettingsError(f"NBA_ENGINE={self.engine!r}: expected "
+                                + " or ".join(ENGINES))
+        if not re.fullmatch(r"local(\[(\*|\d+)(,\d+)?\])?|yarn|\w[\w+]*://\S+", self.spark_master):
+            raise SettingsError(f"NBA_SPARK_MASTER={self.spark_master!r}: expected local[N], "
+                                "spark://host:port, k8s://https://host:port or yarn")
         for name in ("quiet_start_hour", "quiet_end_hour"):
             if not 0 <= getattr(self, name) <= 23:
                 raise SettingsError(f"NBA_{name.upper()}: expected an hour 0..23")

@@ -25,7 +25,7 @@ class StoreUnavailable(RuntimeError):
 
 
 def offline_paths(settings: Settings) -> OfflinePaths:
-    return OfflinePaths(settings.feature_repo_dir / "offline")
+    return OfflinePaths(settings.feature_repo_dir / "offline", spark=settings.engine == "spark")
 
 
 REDIS_PASSWORD_VAR = "NBA_REDIS_PASSWORD"
@@ -107,7 +107,7 @@ def repo_config_dict(settings: Settings, timeout: float | None = None,
     else:
         registry = {"registry_type": "file", "path": str(repo / "registry.db"),
                     "cache_ttl_seconds": 0}
-    return {
+    config = {
         "project": settings.feast_project,
         "provider": "local",
         "registry": registry,
@@ -115,6 +115,11 @@ def repo_config_dict(settings: Settings, timeout: float | None = None,
         "offline_store": {"type": "duckdb"},
         "entity_key_serialization_version": 3,
     }
+    if settings.engine == "spark":  # Feast's Spark offline store and compute engine
+        from features.spark_feast import spark_feast_config
+
+        config.update(spark_feast_config(settings))
+    return config
 
 
 def one_try(client) -> None:

@@ -31,11 +31,18 @@ DataOpt = Annotated[
                  show_default=False),
 ]
 
+EngineOpt = Annotated[
+    str | None,
+    typer.Option("--engine", help="Where bulk work runs: local (embedded) or spark "
+                 "(NBA_SPARK_MASTER, default local[2]) [default: $NBA_ENGINE or local]",
+                 show_default=False),
+]
 
-def _settings(data: Path | None):
+
+def _settings(data: Path | None, engine: str | None = None):
     from features.settings import Settings
 
-    return Settings.from_env(data_dir=data)
+    return Settings.from_env(data_dir=data, engine=engine.lower() if engine else None)
 
 
 def _print_summary(manifest: dict) -> None:
@@ -130,34 +137,34 @@ app.add_typer(events_app, name="events")
 
 
 @features_app.command("build")
-def features_build(data: DataOpt = None) -> None:
+def features_build(data: DataOpt = None, engine: EngineOpt = None) -> None:
     """Compute feature tables of the dataset into the offline store (Parquet)."""
     from pipelines.feature_steps import build_step
 
-    settings = _settings(data)
-    with stage(f"building features for {settings.data_dir}"):
+    settings = _settings(data, engine)
+    with stage(f"building features for {settings.data_dir} ({settings.engine})"):
         rows = build_step(settings)
     for k, v in rows.items():
         out.print(f"  {k:<20} {v:>10,} rows")
 
 
 @features_app.command("apply")
-def features_apply(data: DataOpt = None) -> None:
+def features_apply(data: DataOpt = None, engine: EngineOpt = None) -> None:
     """Register the Feast repository (entities, views, services) in the registry."""
     from pipelines.feature_steps import apply_step
 
-    settings = _settings(data)
+    settings = _settings(data, engine)
     with stage("applying the Feast repository"):
         names = apply_step(settings)
     out.print("  registered: " + ", ".join(names))
 
 
 @features_app.command("materialize")
-def features_materialize(data: DataOpt = None) -> None:
+def features_materialize(data: DataOpt = None, engine: EngineOpt = None) -> None:
     """Load the latest features into the online store and seed the live event history."""
     from pipelines.feature_steps import materialize_step
 
-    settings = _settings(data)
+    settings = _settings(data, engine)
     with stage(f"materializing into the {settings.online_store.split(':')[0]} online store"):
         info = materialize_step(settings)
     out.print(f"  live history seeded with {info['history_events']:,} events")
@@ -267,12 +274,13 @@ def train(
         "--model", help="Comma-separated: intent,churn,send_time,affinity (default all)")] = None,
     horizon: HorizonOpt = None,
     every: EveryOpt = None,
+    engine: EngineOpt = None,
 ) -> None:
     """Train models on the dataset, compare each with its baselines, log and register in MLflow.
     A model that cannot be trained is one error line; the others go on (exit code 2 at the end)."""
     from pipelines.train_steps import parse_models, train_models
 
-    settings = _settings(data)
+    settings = _settings(data, engine)
     run = train_models(settings, parse_models(model), horizon, every)
     results = run.trained
     if results:
@@ -369,13 +377,14 @@ def batch_score(
     now: Annotated[str | None, typer.Option(help="Decision time (default: the dataset's end)")
                    ] = None,
     workers: Annotated[int, typer.Option(min=1, help="Processes (customers in partitions)")] = 1,
+    engine: EngineOpt = None,
 ) -> None:
     """Decide the next best email for every customer of the dataset (campaign jobs)."""
+    settings = _settings(data, engine)  # a bad setting fails before the heavy imports
     import pandas as pd
 
     from pipelines.serve_steps import batch_score_step
 
-    settings = _settings(data)
     target = out_file or settings.data_dir / "decisions.parquet"
     when = None
     if now:
@@ -384,12 +393,18 @@ def batch_score(
         except ValueError:
             raise typer.BadParameter(f"--now {now!r} is not a timestamp") from None
         when = when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
-    with stage("batch scoring every customer"):
-        frame, _ = batch_score_step(settings, target, when, workers)
-    counts = frame["action"].value_counts()
-    out.print(f"{len(frame):,} decisions -> {target}")
+    with stage(f"batch scoring every customer ({settings.engine})"):
+        if settings.engine == "spark":
+            from pipelines.spark_steps import spark_batch_score_step
+
+            counts = spark_batch_score_step(settings, target, when)
+        else:
+            frame, _ = batch_score_step(settings, target, when, workers)
+            counts = frame["action"].value_counts()
+    total = int(counts.sum())
+    out.print(f"{total:,} decisions -> {target}")
     for action, n in counts.items():
-        out.print(f"  {action:<26} {n:>7,}  ({n / len(frame):.1%})")
+        out.print(f"  {action:<26} {n:>7,}  ({n / total:.1%})")
 
 
 @app.command()
@@ -687,11 +702,12 @@ def demo(
     customers: Annotated[int, typer.Option(min=100, help="Simulated customers")] = 5_000,
     days: Annotated[int, typer.Option(min=30, help="Simulated days")] = 182,
     fresh: Annotated[bool, typer.Option(help="Rebuild everything, even what exists")] = False,
+    engine: EngineOpt = None,
 ) -> None:
     """Run the main job end to end on simulated data (reuses what is already built)."""
     from pipelines.demo import run_demo
 
-    run_demo(_settings(data), customers=customers, days=days, fresh=fresh)
+    run_demo(_settings(data, engine), customers=customers, days=days, fresh=fresh)
 
 
 def main() -> None:

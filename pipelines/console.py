@@ -27,6 +27,7 @@ _USER_ERROR_TYPES = {
     "features.dataset": "DatasetError",
     "features.settings": "SettingsError",
     "features.store": "StoreUnavailable",
+    "features.spark_session": "SparkUnavailable",
 }
 
 

@@ -30,9 +30,15 @@ def _fingerprint(settings: Settings) -> str:
     return f"{settings.online_store}|{settings.feast_registry}|{settings.feast_project}"
 
 
+def _applied_fingerprint(settings: Settings) -> str:
+    """The registry also depends on the engine (Spark sources); the online rows do not."""
+    return _fingerprint(settings) + ("|spark" if settings.engine == "spark" else "")
+
+
 def _marked(settings: Settings, mark: str) -> bool:
     path = settings.feature_repo_dir / mark
-    return path.exists() and path.read_text() == _fingerprint(settings)
+    expected = _applied_fingerprint(settings) if mark == APPLIED_MARK else _fingerprint(settings)
+    return path.exists() and path.read_text() == expected
 
 
 def status(settings: Settings) -> FeatureStatus:
@@ -42,8 +48,13 @@ def status(settings: Settings) -> FeatureStatus:
 
 def build_step(settings: Settings) -> dict[str, int]:
     """Compute feature tables of the dataset into the offline store (Parquet)."""
-    ds = read_dataset(settings.data_dir, with_truth=False)
-    report = build_offline(ds, offline_paths(settings), progress=step)
+    if settings.engine == "spark":  # same tables, same transform functions (docs/scale.md)
+        from features.spark_build import build_offline_spark
+
+        report = build_offline_spark(settings, offline_paths(settings), progress=step)
+    else:
+        ds = read_dataset(settings.data_dir, with_truth=False)
+        report = build_offline(ds, offline_paths(settings), progress=step)
     for mark in (APPLIED_MARK, MATERIALIZED_MARK):
         (settings.feature_repo_dir / mark).unlink(missing_ok=True)
     return report.rows
@@ -52,7 +63,7 @@ def build_step(settings: Settings) -> dict[str, int]:
 def apply_step(settings: Settings) -> list[str]:
     """Register entities, sources, views and services in the Feast registry."""
     names = register(settings)
-    (settings.feature_repo_dir / APPLIED_MARK).write_text(_fingerprint(settings))
+    (settings.feature_repo_dir / APPLIED_MARK).write_text(_applied_fingerprint(settings))
     return names
 
 

@@ -43,7 +43,8 @@ sys.path.insert(0, {str(root)!r})
 from features.repo import definitions as _definitions  # noqa: E402
 from features.repo.data_sources import OfflinePaths as _OfflinePaths  # noqa: E402
 
-for _obj in _definitions(_OfflinePaths(_Path({str(paths.root.resolve())!r}))):
+_PATHS = _OfflinePaths(_Path({str(paths.root.resolve())!r}), spark={paths.spark!r})
+for _obj in _definitions(_PATHS):
     globals()[f"{{type(_obj).__name__}}_{{_obj.name}}"] = _obj
 ''')
     return path

@@ -20,6 +20,7 @@ class OfflinePaths:
     """Where the offline build writes each table (one Parquet file per feature view)."""
 
     root: Path
+    spark: bool = False  # NBA_ENGINE=spark: Spark sources over the same files (docs/scale.md)
 
     @property
     def activity(self) -> Path:
@@ -38,25 +39,33 @@ class OfflinePaths:
         return self.root / "product_stats.parquet"
 
 
-def _file(name: str, path: Path) -> FileSource:
+def _file(name: str, path: Path, spark: bool = False) -> FileSource:
+    if spark:  # Feast's Spark offline store reads only its own source type
+        from feast.infra.offline_stores.contrib.spark_offline_store.spark_source import (
+            SparkSource,
+        )
+
+        return SparkSource(name=name, path=str(path.resolve()), file_format="parquet",
+                           timestamp_field=ENTITY_TS)
     return FileSource(name=name, path=str(path.resolve()), timestamp_field=ENTITY_TS)
 
 
 def activity_source(paths: OfflinePaths) -> PushSource:
     return PushSource(name=ACTIVITY_PUSH, batch_source=_file("customer_activity_file",
-                                                             paths.activity))
+                                                             paths.activity, paths.spark))
 
 
 def items_source(paths: OfflinePaths) -> PushSource:
-    return PushSource(name=ITEMS_PUSH, batch_source=_file("customer_items_file", paths.items))
+    return PushSource(name=ITEMS_PUSH, batch_source=_file("customer_items_file", paths.items,
+                                                          paths.spark))
 
 
 def profile_source(paths: OfflinePaths) -> FileSource:
-    return _file("customer_profile_file", paths.profile)
+    return _file("customer_profile_file", paths.profile, paths.spark)
 
 
 def product_source(paths: OfflinePaths) -> FileSource:
-    return _file("product_stats_file", paths.products)
+    return _file("product_stats_file", paths.products, paths.spark)
 
 
 def request_source() -> RequestSource:
