@@ -18,8 +18,19 @@ from serving.schemas import Decision, DecisionRequest
 CHUNK = 1_000
 
 
+# decisions_frame's columns, in order, with their Spark SQL types (a Spark batch score writes
+# the same table: pipelines/spark_steps.py)
+DECISION_COLUMNS = {
+    "decision_id": "string", "customer_id": "string", "action": "string", "variant": "string",
+    "send_at": "timestamp", "offer_type": "string", "offer_value": "double",
+    "products": "string", "intent": "double", "intent_horizon": "string", "churn": "double",
+    "churn_horizon": "string", "best_hour_utc": "double", "control_group": "boolean",
+    "degraded": "boolean", "plan": "string", "reasons": "string",
+}
+
+
 def decisions_frame(decisions: list[Decision]) -> pd.DataFrame:
-    """One row per decision, lists joined, for files and reports."""
+    """One row per decision, lists joined, for files and reports (`DECISION_COLUMNS`)."""
     return pd.DataFrame([{
         "decision_id": d.decision_id, "customer_id": d.customer_id, "action": d.action.value,
         "variant": d.variant.value if d.variant else None,
@@ -33,7 +44,7 @@ def decisions_frame(decisions: list[Decision]) -> pd.DataFrame:
         "control_group": d.control_group, "degraded": d.degraded,
         "plan": ";".join(f"{p.channel.value}@{p.at.isoformat()}" for p in d.plan),
         "reasons": ";".join(d.reasons),
-    } for d in decisions])
+    } for d in decisions], columns=list(DECISION_COLUMNS))
 
 
 def _horizon(days: float | None) -> str | None:

@@ -16,14 +16,10 @@ import pandas as pd
 from features.dataset import read_dataset
 from features.settings import Settings
 from pipelines.console import UserError
+from pipelines.serve_steps import DECISION_COLUMNS
 
 # decisions_frame's columns as Spark types (the Parquet schema of a Spark batch score)
-DECISION_SCHEMA = (
-    "decision_id string, customer_id string, action string, variant string, "
-    "send_at timestamp, offer_type string, offer_value double, products string, "
-    "intent double, intent_horizon string, churn double, churn_horizon string, "
-    "best_hour_utc double, control_group boolean, degraded boolean, reasons string"
-)
+DECISION_SCHEMA = ", ".join(f"{c} {t}" for c, t in DECISION_COLUMNS.items())
 _FLOATS = ("offer_value", "intent", "churn", "best_hour_utc")
 
 

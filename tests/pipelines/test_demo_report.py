@@ -39,6 +39,9 @@ def test_demo_report_counts_escalation_plans_and_skips(capsys) -> None:
                  run(customer(**OPEN_CART, sms_consent=1)), run(customer(**OPEN_CART)),
                  run(customer())]
     frame = decisions_frame(decisions)
+    from pipelines.serve_steps import DECISION_COLUMNS
+
+    assert list(frame.columns) == list(DECISION_COLUMNS)  # the Spark batch score's schema too
     assert frame["plan"].iloc[1] == "sms@2026-06-01T15:00:00+00:00"
     _escalation_report(frame)
     text = capsys.readouterr().out

@@ -7,6 +7,7 @@ from dataclasses import replace
 import pandas as pd
 import pytest
 
+from pipelines.feature_steps import ensure_features
 from pipelines.serve_steps import batch_score_step
 from pipelines.spark_steps import spark_batch_score_step
 
@@ -16,8 +17,11 @@ pytestmark = pytest.mark.slow  # a trained world and Spark Python workers loadin
 def test_spark_batch_scores_equal_the_local_path(trained_world, spark, tmp_path) -> None:
     settings, _ = trained_world
     local, _ = batch_score_step(settings, tmp_path / "local.parquet")
-    counts = spark_batch_score_step(replace(settings, engine="spark"),
-                                    tmp_path / "spark.parquet", partitions=3)
+    try:
+        counts = spark_batch_score_step(replace(settings, engine="spark"),
+                                        tmp_path / "spark.parquet", partitions=3)
+    finally:  # the shared world's Feast repo back on the local engine for the other tests
+        ensure_features(settings)
     remote = pd.read_parquet(tmp_path / "spark.parquet")
 
     assert len(remote) == len(local) == remote["customer_id"].nunique()
@@ -28,7 +32,7 @@ def test_spark_batch_scores_equal_the_local_path(trained_world, spark, tmp_path)
     assert same_action >= 0.999, both.loc[both["action_local"] != both["action_spark"]]
     # with exploration off nothing random is left: every field but the decision id agrees
     for col in ("variant", "offer_type", "products", "intent_horizon", "control_group",
-                "degraded", "reasons"):
+                "degraded", "plan", "reasons"):
         pd.testing.assert_series_equal(both[f"{col}_local"], both[f"{col}_spark"],
                                        check_names=False)
     for col in ("offer_value", "intent", "churn", "best_hour_utc"):
