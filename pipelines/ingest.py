@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import queue
 import sys
 import threading
@@ -207,8 +208,14 @@ def _worker(settings: Settings, index: int, inbox, outbox) -> None:
     updater = LiveUpdater(settings)
     gc.freeze()  # long-lived objects (registry, models) leave the collector's scans
     outbox.put(("ready", index))
+    parent = os.getppid()
     while True:
-        item = inbox.get()
+        try:
+            item = inbox.get(timeout=1.0)
+        except queue.Empty:
+            if os.getppid() != parent:  # the consumer died without closing: do not linger
+                break
+            continue
         if item is None:
             break
         ids, frames = [item[0]], [item[1]]
