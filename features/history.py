@@ -118,15 +118,9 @@ class RedisHistory:
     def __init__(self, url: str, namespace: str, timeout: float | None = None) -> None:
         """`timeout`: the caller's budget per call (the service), with one try and no retry,
         its breaker taking over; None: 5 s per call with redis-py's retries (batch jobs)."""
-        import redis
+        from features.store import budgeted_redis
 
-        budget = 5.0 if timeout is None else timeout
-        self.r = redis.Redis.from_url(url, socket_connect_timeout=min(budget, 2.0),
-                                      socket_timeout=budget)
-        if timeout is not None:
-            from features.store import one_try
-
-            one_try(self.r)
+        self.r = budgeted_redis(url, timeout)
         self.prefix = f"nba:{namespace}:history:"
         self.payloads = f"nba:{namespace}:events:"
 

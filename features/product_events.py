@@ -243,15 +243,9 @@ class RedisProductState:
     """The product state in Redis: a hash product_id -> state and a write counter."""
 
     def __init__(self, url: str, namespace: str, timeout: float | None = None) -> None:
-        import redis
+        from features.store import budgeted_redis
 
-        budget = 5.0 if timeout is None else timeout
-        self.r = redis.Redis.from_url(url, socket_connect_timeout=min(budget, 2.0),
-                                      socket_timeout=budget)
-        if timeout is not None:
-            from features.store import one_try
-
-            one_try(self.r)
+        self.r = budgeted_redis(url, timeout)
         self.key = f"nba:{namespace}:product_state"
         self.counter = f"nba:{namespace}:product_state_version"
 

@@ -135,6 +135,20 @@ def one_try(client) -> None:
         NoBackoff(), 1, supported_errors=(redis.exceptions.ConnectionError,))
 
 
+def budgeted_redis(url: str, timeout: float | None = None):
+    """A Redis client for the project's own keys (live history, product state, decision
+    index). `timeout`: the caller's budget per call (the service), with one try and no retry,
+    its breaker taking over; None: 5 s per call with redis-py's retries (batch jobs)."""
+    import redis
+
+    budget = 5.0 if timeout is None else timeout
+    client = redis.Redis.from_url(url, socket_connect_timeout=min(budget, 2.0),
+                                  socket_timeout=budget)
+    if timeout is not None:
+        one_try(client)
+    return client
+
+
 def open_store(settings: Settings, timeout: float | None = None,
                need_online: bool = True) -> FeatureStore:
     """A `FeatureStore` for the dataset in `settings.data_dir` (servers checked first; the

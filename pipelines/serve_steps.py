@@ -97,11 +97,9 @@ def decision_pool(settings: Settings, workers: int):
     return pool
 
 
-def batch_score_step(settings: Settings, out: Path, now: pd.Timestamp | None = None,
-                     workers: int = 1) -> tuple[pd.DataFrame, list[Decision]]:
-    """Decide for every customer of the dataset at `now` (default: the dataset's end), in
-    chunks of 1,000, in `workers` processes when > 1. Returns the decisions as a frame (also
-    written to `out`) and, when decided in this process (workers=1), the Decision objects."""
+def campaign(settings: Settings, now: pd.Timestamp | None):
+    """A batch score's dataset (features ensured) and its decision moment: `now`, default the
+    dataset's end, never before it (the online store holds features as of the end)."""
     from pipelines.feature_steps import ensure_features
 
     ensure_features(settings)
@@ -109,7 +107,15 @@ def batch_score_step(settings: Settings, out: Path, now: pd.Timestamp | None = N
     if now is not None and now < ds.end:
         raise UserError(f"--now {now} is before the dataset's end {ds.end}: the online store "
                         "holds features as of the end, so earlier decisions would see the future")
-    moment = (now or ds.end).to_pydatetime()
+    return ds, (now or ds.end).to_pydatetime()
+
+
+def batch_score_step(settings: Settings, out: Path, now: pd.Timestamp | None = None,
+                     workers: int = 1) -> tuple[pd.DataFrame, list[Decision]]:
+    """Decide for every customer of the dataset at `now` (default: the dataset's end), in
+    chunks of 1,000, in `workers` processes when > 1. Returns the decisions as a frame (also
+    written to `out`) and, when decided in this process (workers=1), the Decision objects."""
+    ds, moment = campaign(settings, now)
     ids = ds.customers["customer_id"].astype(str).tolist()
     chunks = [ids[i:i + CHUNK] for i in range(0, len(ids), CHUNK)]
     decisions: list[Decision] = []

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.dataset import read_dataset
 from features.settings import Settings
 from pipelines.console import UserError
 from pipelines.serve_steps import DECISION_COLUMNS
@@ -59,15 +58,9 @@ def spark_batch_score_step(settings: Settings, out: Path, now: pd.Timestamp | No
         raise UserError(f"--engine spark writes Parquet (a directory of parts): {out} names a "
                         "CSV file; give a .parquet path")
     from features.spark_session import default_parallelism, spark_session
-    from pipelines.feature_steps import ensure_features
-    from pipelines.serve_steps import CHUNK
+    from pipelines.serve_steps import CHUNK, campaign
 
-    ensure_features(settings)
-    ds = read_dataset(settings.data_dir, with_truth=False)
-    if now is not None and now < ds.end:
-        raise UserError(f"--now {now} is before the dataset's end {ds.end}: the online store "
-                        "holds features as of the end, so earlier decisions would see the future")
-    moment = (now or ds.end).to_pydatetime()
+    ds, moment = campaign(settings, now)
     spark = spark_session(settings)
     n = partitions or default_parallelism(settings)
     ids = spark.createDataFrame(ds.customers[["customer_id"]].astype(str)).repartition(n)

@@ -88,15 +88,9 @@ class RedisDecisionIndex:
 
     def __init__(self, url: str, namespace: str, timeout: float | None = None,
                  keep_days: float = KEEP_DAYS) -> None:
-        import redis
+        from features.store import budgeted_redis
 
-        from features.store import one_try
-
-        budget = 5.0 if timeout is None else timeout
-        self.r = redis.Redis.from_url(url, socket_connect_timeout=min(budget, 2.0),
-                                      socket_timeout=budget)
-        if timeout is not None:
-            one_try(self.r)
+        self.r = budgeted_redis(url, timeout)
         self.prefix = f"nba:{namespace}:decision:"
         self.ttl = int(keep_days * 86_400)
 
