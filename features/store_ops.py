@@ -3,6 +3,8 @@ does), materialize the views (in parallel where the store allows) and seed the l
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
 from features import schema as s
@@ -39,11 +41,32 @@ def materialize_start(ds) -> pd.Timestamp:
 
 def _materialize_views(settings: Settings, views: tuple[str, ...], start: pd.Timestamp,
                        end: pd.Timestamp) -> None:
+    """One worker's share of `materialize_online`. With a file registry the worker reads a
+    private copy of it: Feast rewrites the file in place (truncate, then write) when it records
+    a materialization, so a second process reading it at that moment saw a partial registry
+    ("Entity product does not exist"). The parent records the intervals once both are done."""
+    import shutil
+    import tempfile
+
+    from feast import FeatureStore, RepoConfig
+
     from features.quiet import quiet_libraries
+    from features.store import repo_config_dict
 
     quiet_libraries()  # a worker process
-    open_store(settings).materialize(start.to_pydatetime(), end.to_pydatetime(),
-                                     feature_views=list(views))
+    if settings.feast_registry:  # a SQL registry: transactions, safe to share
+        open_store(settings).materialize(start.to_pydatetime(), end.to_pydatetime(),
+                                         feature_views=list(views))
+        return
+    cfg = repo_config_dict(settings)
+    with tempfile.TemporaryDirectory(prefix="nba-registry-") as tmp:
+        copy = Path(tmp) / "registry.db"
+        shutil.copyfile(cfg["registry"]["path"], copy)
+        cfg["registry"] = {**cfg["registry"], "path": str(copy)}
+        store = FeatureStore(config=RepoConfig(
+            repo_path=settings.feature_repo_dir.resolve(), **cfg))
+        store.materialize(start.to_pydatetime(), end.to_pydatetime(),
+                          feature_views=list(views))
 
 
 def materialize_online(settings: Settings, start: pd.Timestamp, end: pd.Timestamp) -> None:
@@ -59,6 +82,14 @@ def materialize_online(settings: Settings, start: pd.Timestamp, end: pd.Timestam
         for f in [pool.submit(_materialize_views, settings, g, start, end)
                   for g in VIEW_GROUPS]:
             f.result()
+    if not settings.feast_registry:  # the workers wrote private copies: record it here
+        from feast.utils import make_tzaware
+
+        store = open_store(settings)
+        for name in (v for g in VIEW_GROUPS for v in g):
+            store.registry.apply_materialization(
+                store.get_feature_view(name), store.project,
+                make_tzaware(start.to_pydatetime()), make_tzaware(end.to_pydatetime()))
 
 
 def seed_history(settings: Settings, events: pd.DataFrame, end: pd.Timestamp) -> int:
