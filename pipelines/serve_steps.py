@@ -153,7 +153,7 @@ def check_bind(settings: Settings, host: str, insecure: bool = False) -> None:
 # BentoML opens an OpenTelemetry span per request even with no exporter configured: about a
 # third of the framework's time per decision here. The API routes are left out of tracing unless
 # the operator configures BentoML (BENTOML_CONFIG / BENTOML_CONFIG_OPTIONS) themselves.
-UNTRACED = 'tracing.excluded_urls="next_best_action,events,open"'
+UNTRACED = 'services.tracing.excluded_urls="next_best_action,events,open"'
 
 
 def serve_env(settings: Settings) -> dict[str, str]:
