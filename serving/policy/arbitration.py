@@ -6,6 +6,7 @@ from serving.policy.config import PolicyConfig
 from serving.policy.inputs import PolicyInputs
 from serving.policy.product_events import LEAD_REASON, product_value
 from serving.schemas import Action
+from training.reasons import Reason
 
 ACTION_ORDER = {a: i for i, a in enumerate(Action)}  # ties go to the earlier action
 
@@ -50,8 +51,8 @@ def best_candidate(evs: dict[Action, float]) -> Action:
 def choose(evs: dict[Action, float], cfg: PolicyConfig) -> tuple[Action, str]:
     """The action with the highest expected value, or none below the threshold."""
     if not evs:
-        return Action.NONE, "no_candidate"
+        return Action.NONE, Reason.NO_CANDIDATE
     best = best_candidate(evs)
     if evs[best] < cfg.min_expected_value:
-        return Action.NONE, "below_value_threshold"
-    return best, f"highest_expected_value:{best.value}"
+        return Action.NONE, Reason.BELOW_VALUE_THRESHOLD
+    return best, Reason.HIGHEST_EXPECTED_VALUE.with_(best.value)

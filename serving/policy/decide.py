@@ -34,6 +34,7 @@ from serving.policy.recommend import recommend
 from serving.policy.timing import send_time
 from serving.schemas import Action, Decision, Variant
 from training.arm_stats import context_bucket
+from training.reasons import Reason
 from training.treatments import NONE, treatment_of
 
 # Features the policy relies on; a known customer missing any of them is decided on defaults.
@@ -41,14 +42,18 @@ REQUIRED = ("consent", "unsubscribed", "emails_sent_24h", "emails_sent_7d", "car
             "purchases_90d", "spend_90d")
 
 
+NEXT_ORDER_DUE = "next_order_due"  # why re-engagement is a candidate before the next order
+
+
 def variant(intent: float | None, cfg: PolicyConfig) -> tuple[Variant, str]:
+    """The subject variant for the intent tier."""
     if intent is None:
-        return Variant.EDUCATIONAL, "variant_educational_no_intent_score"
+        return Variant.EDUCATIONAL, Reason.VARIANT_EDUCATIONAL_NO_INTENT_SCORE
     if intent >= cfg.high_intent:
-        return Variant.URGENCY, "variant_urgency_high_intent"
+        return Variant.URGENCY, Reason.VARIANT_URGENCY_HIGH_INTENT
     if intent >= cfg.medium_intent:
-        return Variant.COMPARISON, "variant_comparison_medium_intent"
-    return Variant.EDUCATIONAL, "variant_educational_low_intent"
+        return Variant.COMPARISON, Reason.VARIANT_COMPARISON_MEDIUM_INTENT
+    return Variant.EDUCATIONAL, Reason.VARIANT_EDUCATIONAL_LOW_INTENT
 
 
 def _scores(inp: PolicyInputs, cfg: PolicyConfig) -> dict[str, float | None]:
@@ -86,11 +91,11 @@ def decide(inp: PolicyInputs, cfg: PolicyConfig, catalog: Catalog, *, decision_i
            bandit: Thompson | None = None) -> Decision:
     reasons: list[str] = []
     if inp.degraded:
-        reasons.append("store_unavailable_defaults_used")
+        reasons.append(Reason.STORE_UNAVAILABLE_DEFAULTS_USED)
     if not inp.known:
-        reasons.append("unknown_customer_cold_start")
+        reasons.append(Reason.UNKNOWN_CUSTOMER_COLD_START)
     elif any(inp.features.get(n) is None for n in REQUIRED):
-        reasons.append("missing_features_defaulted")
+        reasons.append(Reason.MISSING_FEATURES_DEFAULTED)
     tier = engagement_tier(inp, cfg)
     if tier is not None:
         reasons.append(engagement_reason(tier))
@@ -127,19 +132,20 @@ def decide(inp: PolicyInputs, cfg: PolicyConfig, catalog: Catalog, *, decision_i
     followups, why_no_followup = followup_candidates(inp, cfg)
     cands = candidates(inp, cfg) + followups + product_candidates(inp, catalog)
     if next_order_due(inp, cfg) and Action.RE_ENGAGEMENT not in dict(cands):
-        cands.append((Action.RE_ENGAGEMENT, "next_order_due"))
+        cands.append((Action.RE_ENGAGEMENT, NEXT_ORDER_DUE))
     suppressed = []
     if suppressed_by_purchase(inp):
         suppressed = [a for a, _ in cands if a in ABANDONMENT]
         cands = [(a, r) for a, r in cands if a not in ABANDONMENT]
-    cand_reasons = [f"candidate_{a.value}:{r}" for a, r in cands]
-    cand_reasons += [f"suppressed_{a.value}:purchased_after_trigger" for a in suppressed]
+    cand_reasons = [Reason.CANDIDATE.with_(a.value, r) for a, r in cands]
+    cand_reasons += [Reason.SUPPRESSED.with_(a.value) for a in suppressed]
     cand_reasons += why_no_followup
     evs = {a: expected_value(a, inp, cfg) for a, _ in cands}
     action, why = choose(evs, cfg)
     if in_control_group(inp.customer_id, cfg):
-        return finish(Action.NONE, chosen_reasons=[*cand_reasons, why, "control_group_holdout:"
-                                                   f"{action.value}"], evs=evs, control=True)
+        held = Reason.CONTROL_GROUP_HOLDOUT.with_(action.value)
+        return finish(Action.NONE, chosen_reasons=[*cand_reasons, why, held], evs=evs,
+                      control=True)
     if not evs:
         return finish(action, chosen_reasons=[*cand_reasons, why], evs=evs)
     flow = best_candidate(evs)  # the message to send, if anything is sent
@@ -149,10 +155,10 @@ def decide(inp: PolicyInputs, cfg: PolicyConfig, catalog: Catalog, *, decision_i
         best = inp.scores.response_choice or max(resp, key=lambda t: (resp[t], t == NONE))
         gain = resp[best] - resp.get(NONE, 0.0)
         if best == NONE:
-            action, why_resp = Action.NONE, [f"response_model_no_gain:{flow.value}"]
+            action, why_resp = Action.NONE, [Reason.RESPONSE_MODEL_NO_GAIN.with_(flow.value)]
         else:
             action, treatment = flow, best
-            why_resp = [f"response_model_best:{best}:{gain:+.2f}"]
+            why_resp = [Reason.RESPONSE_MODEL_BEST.with_(best, f"{gain:+.2f}")]
     if cfg.explore_method == "thompson" and bandit is not None:
         return thompson_decision(inp, cfg, catalog, bandit, decision_id, flow, finish,
                                  [*cand_reasons, why], evs)
@@ -166,7 +172,8 @@ def decide(inp: PolicyInputs, cfg: PolicyConfig, catalog: Catalog, *, decision_i
                                            realized(flow, inp, cfg, catalog))
         return greedy
     out = finish(Action.NONE if arm == NONE else flow, evs=evs, treatment=arm, why_t="explore",
-                 chosen_reasons=[*cand_reasons, why, *why_resp, f"explore:{arm}:greedy_{greedy_t}"])
+                 chosen_reasons=[*cand_reasons, why, *why_resp,
+                                 Reason.EXPLORE.with_(arm, greedy_t)])
     out.propensity = propensity(treatment_of(out.action, out.offer), greedy_t, cfg,
                                 realized(flow, inp, cfg, catalog))
     return out
@@ -181,7 +188,7 @@ def thompson_decision(inp: PolicyInputs, cfg: PolicyConfig, catalog: Catalog,
     bucket = context_bucket(inp.features)
     arm, _ = bandit.choose(decision_id, bucket)
     out = finish(Action.NONE if arm == NONE else flow, evs=evs, treatment=arm,
-                 why_t="thompson", chosen_reasons=[*reasons, f"thompson:{arm}:{bucket}"])
+                 why_t="thompson", chosen_reasons=[*reasons, Reason.THOMPSON.with_(arm, bucket)])
     got = treatment_of(out.action, out.offer)
     to = realized(flow, inp, cfg, catalog)
     probs = bandit.probabilities(bucket)

@@ -9,6 +9,7 @@ from features.schema import DEFAULT_MARGIN
 from serving.policy.config import PolicyConfig
 from serving.policy.inputs import Catalog, PolicyInputs
 from serving.schemas import Action, Offer, OfferType
+from training.reasons import Reason
 from training.treatments import discount_of
 
 
@@ -37,23 +38,24 @@ def offer_for_treatment(treatment: str, action: Action, inp: PolicyInputs, cfg: 
     """The offer a chosen treatment (`email`, `email_<percent>`) asks for, margin permitting."""
     pct = discount_of(treatment) or 0.0
     if pct <= 0:
-        return Offer(), f"offer_none_{why}"
+        return Offer(), Reason.OFFER_NONE_TREATMENT.with_(why)
     cap = discount_cap(action, inp, cfg, catalog, products)
     if pct / 100 > cap + 1e-9:
-        return Offer(), f"offer_none_{why}_{treatment}_exceeds_margin"
-    return Offer(type=OfferType.PERCENT_OFF, value=pct), f"offer_{treatment}_{why}"
+        return Offer(), Reason.OFFER_NONE_EXCEEDS_MARGIN.with_(why, treatment)
+    return (Offer(type=OfferType.PERCENT_OFF, value=pct),
+            Reason.OFFER_TREATMENT.with_(treatment, why))
 
 
 def choose_offer(action: Action, inp: PolicyInputs, cfg: PolicyConfig, catalog: Catalog,
                  products: list[str]) -> tuple[Offer, str]:
     """`products`: the email's products in order (cart items first for a cart reminder)."""
     if action == Action.NONE:
-        return Offer(), "offer_none"
+        return Offer(), Reason.OFFER_NONE
     if action == Action.PRICE_DROP:
-        return Offer(), "offer_none_price_drop"  # the lower price is the offer
+        return Offer(), Reason.OFFER_NONE_PRICE_DROP  # the lower price is the offer
     intent = inp.scores.intent or 0.0
     if intent >= cfg.high_intent:
-        return Offer(), "offer_none_high_intent"
+        return Offer(), Reason.OFFER_NONE_HIGH_INTENT
     churn = inp.scores.churn or 0.0
     depth = 0.05 + 0.15 * churn + 0.10 * price_sensitivity(inp)
     cap = discount_cap(action, inp, cfg, catalog, products)
@@ -61,9 +63,10 @@ def choose_offer(action: Action, inp: PolicyInputs, cfg: PolicyConfig, catalog: 
     depth = math.floor(min(depth, cap) * 20 + 1e-9) / 20  # whole 5% steps, never above the cap
     if depth < 0.05:
         if intent >= cfg.medium_intent:
-            return Offer(type=OfferType.FREE_SHIPPING), "offer_free_shipping_margin_too_low"
-        return Offer(), "offer_none_margin_too_low"
-    reason = "offer_discount_churn_risk" if churn >= 0.4 else "offer_discount_medium_intent"
+            return Offer(type=OfferType.FREE_SHIPPING), Reason.OFFER_FREE_SHIPPING_MARGIN_TOO_LOW
+        return Offer(), Reason.OFFER_NONE_MARGIN_TOO_LOW
+    reason = (Reason.OFFER_DISCOUNT_CHURN_RISK if churn >= 0.4
+              else Reason.OFFER_DISCOUNT_MEDIUM_INTENT)
     if capped:
-        reason = "offer_discount_capped_by_margin"
+        reason = Reason.OFFER_DISCOUNT_CAPPED_BY_MARGIN
     return Offer(type=OfferType.PERCENT_OFF, value=round(depth * 100)), reason

@@ -10,6 +10,7 @@ import numpy as np
 from serving.policy.config import PolicyConfig
 from serving.policy.inputs import PolicyInputs
 from serving.schemas import Action
+from training.reasons import Reason
 
 HOUR = timedelta(hours=1)
 
@@ -43,7 +44,7 @@ def send_time(action: Action, inp: PolicyInputs, cfg: PolicyConfig) -> tuple[dat
         p = np.asarray(probs)
         best = max(candidates, key=lambda c: (p[c.hour], -c.timestamp()))
         if best != start:
-            reasons.append("send_at_best_hour")
+            reasons.append(Reason.SEND_AT_BEST_HOUR)
         at = best
     else:
         at = start
@@ -53,10 +54,10 @@ def send_time(action: Action, inp: PolicyInputs, cfg: PolicyConfig) -> tuple[dat
         earliest = datetime.fromtimestamp(last, tz=at.tzinfo) + timedelta(hours=cfg.min_gap_hours)
         if at < earliest:
             at = earliest
-            reasons.append("min_gap_delay")
+            reasons.append(Reason.MIN_GAP_DELAY)
     at, shifted = out_of_quiet_hours(at, inp, cfg)
     if shifted:
-        reasons.append("quiet_hours_shift")
+        reasons.append(Reason.QUIET_HOURS_SHIFT)
     return at, reasons
 
 
