@@ -15,8 +15,7 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel, Field
 
 from serving.policy.config import PolicyConfig
-from serving.policy.decide import products_for, variant
-from serving.policy.followups import alternative_variant
+from serving.policy.decide import recommendations, subject
 from serving.policy.inputs import Catalog, PolicyInputs
 from serving.policy.offers import discount_cap
 from serving.schemas import Action, Offer, OfferType, Recommendation, Variant
@@ -73,7 +72,7 @@ def render(decision_id: str, stored: dict, inp: PolicyInputs, cfg: PolicyConfig,
         recs += [Recommendation(product_id=p, score=0.0, reason=w) for p, w in kept
                  if w not in PINNED]
     else:  # re-ranked with today's affinity, back-filled with popular items
-        fresh, _ = products_for(action, inp, cfg, catalog)
+        fresh, _ = recommendations(action, inp, cfg, catalog)
         have = {r.product_id for r in recs} | set(removed)
         recs += [r for r in fresh if r.product_id not in have]
     recs = recs[: max(cfg.n_recommendations, sum(1 for _, w in kept if w in PINNED))]
@@ -98,9 +97,7 @@ def render(decision_id: str, stored: dict, inp: PolicyInputs, cfg: PolicyConfig,
 
     shown = Variant(stored["variant"]) if stored.get("variant") else None
     if inp.scores.intent is not None and action != Action.NONE:
-        shown, why = variant(inp.scores.intent, cfg)
-        if action == Action.FOLLOW_UP_IGNORED:  # its subject was the alternative one
-            shown, why = alternative_variant(shown)
+        shown, why = subject(action, inp.scores.intent, cfg)
         reasons.append(Reason.OPEN_VARIANT.with_(why))
     else:
         reasons.append(Reason.OPEN_VARIANT_AS_SENT)
