@@ -62,7 +62,7 @@ def followup_candidates(inp: PolicyInputs,
         unopened = inp.num("emails_since_last_open")
         if unopened is None:
             return [], [Reason.FOLLOWUP_STOPPED_UNOPENED_COUNT_UNKNOWN]
-        if unopened > 1:  # followed up already, or the customer has stopped reading
+        if unopened > cfg.followup_max_unopened:  # followed up already, or stopped reading
             return [], [Reason.FOLLOWUP_STOPPED_IGNORED_AGAIN]
         return [(Action.FOLLOW_UP_IGNORED, f"not_opened_{cfg.followup_ignored_hours:g}h")], []
     return [], []

@@ -15,19 +15,16 @@ from training.reasons import Reason
 HOUR = timedelta(hours=1)
 
 
-def window(action: Action, inp: PolicyInputs) -> tuple[datetime, datetime]:
-    """Earliest and latest send time by the trigger delay rules."""
+def window(action: Action, inp: PolicyInputs, cfg: PolicyConfig) -> tuple[datetime, datetime]:
+    """Earliest and latest send time by the action's delay rule (`send_windows`), else the next
+    day (`later_delay_hours`, `later_window_hours`)."""
     now = inp.now
-    if action == Action.CART_ABANDONMENT:
-        return now, now + HOUR  # within the hour
-    if action == Action.BROWSE_ABANDONMENT:
-        return now + HOUR, now + 3 * HOUR  # 1-3 h later
-    if action == Action.WELCOME:
-        return now, now + HOUR
-    if action in (Action.PRICE_DROP, Action.BACK_IN_STOCK):
-        return now, now + 3 * HOUR  # news about a product: within a few hours
-    nxt = (now + timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
-    return nxt, nxt + timedelta(hours=24)  # follow-ups: next day
+    if action in cfg.send_windows:
+        earliest, latest = cfg.send_windows[action]
+        return now + timedelta(hours=earliest), now + timedelta(hours=latest)
+    nxt = (now + timedelta(hours=cfg.later_delay_hours)).replace(minute=0, second=0,
+                                                                 microsecond=0)
+    return nxt, nxt + timedelta(hours=cfg.later_window_hours)
 
 
 def _local_hour(t: datetime, offset_hours: float) -> float:
@@ -35,7 +32,7 @@ def _local_hour(t: datetime, offset_hours: float) -> float:
 
 
 def send_time(action: Action, inp: PolicyInputs, cfg: PolicyConfig) -> tuple[datetime, list[str]]:
-    start, end = window(action, inp)
+    start, end = window(action, inp, cfg)
     reasons = []
     candidates = [start + i * HOUR for i in range(int((end - start) / HOUR) + 1)]
     candidates = [c for c in candidates if c <= end] or [start]
