@@ -22,6 +22,7 @@ from pipelines.feature_steps import ensure_features
 from pipelines.serve_steps import batch_score_step
 from pipelines.train_steps import Trained, promote_step, train_step
 from training.model_specs import DATASET_MODELS
+from training.reasons import Reason
 
 TRAINED_MARK = "trained.json"
 RESPONSE_MARK = "response.json"
@@ -147,7 +148,9 @@ def _adaptive_report(decisions: list) -> None:
     """One line each: follow-ups, engagement tiers, adaptive frequency (docs/policy.md)."""
     from collections import Counter
 
+    from serving.policy.decide import NEXT_ORDER_DUE
     from serving.policy.followups import FOLLOW_UPS
+    from serving.schemas import Action
 
     n = max(len(decisions), 1)
     follow = Counter(d.action.value for d in decisions if d.action in FOLLOW_UPS)
@@ -157,15 +160,15 @@ def _adaptive_report(decisions: list) -> None:
                     for d in decisions)
     out.print("  engagement tiers: " + ", ".join(f"{t} {c / n:.0%}"
                                                  for t, c in tiers.most_common()))
-    capped = Counter(r.split(":", 1)[1] for d in decisions for r in d.reasons
-                     if r.startswith("cap_week_adaptive:"))
+    capped = Counter(why for d in decisions for r in d.reasons
+                     for why in Reason.CAP_WEEK_ADAPTIVE.args(r) or ())
     out.print(f"  adaptive frequency held back {sum(capped.values()):,} customers" + (
         " (" + ", ".join(f"{w} {c:,}" for w, c in capped.most_common()) + ")" if capped else "")
         + "; closed-loop effect: python benchmarks/adaptive.py")
     days = [v for d in decisions if (v := d.scores.get("next_order_days")) is not None]
     value = [v for d in decisions if (v := d.scores.get("next_order_value_12m")) is not None]
-    due = sum(any(r == "candidate_re_engagement:next_order_due" for r in d.reasons)
-              for d in decisions)
+    due_reason = Reason.CANDIDATE.with_(Action.RE_ENGAGEMENT.value, NEXT_ORDER_DUE)
+    due = sum(due_reason in d.reasons for d in decisions)
     out.print(f"  next order: expected date for {len(days):,} customers"
               + (f" (median in {float(np.median(days)):.0f} days, {sum(v < 0 for v in days):,} "
                  "overdue)" if days else "")
@@ -181,8 +184,8 @@ def _escalation_report(frame: pd.DataFrame) -> None:
     cart = frame[frame["action"] == "cart_abandonment"]
     steps = Counter(step.split("@", 1)[0] for plan in cart["plan"] if plan
                     for step in plan.split(";"))
-    skipped = Counter(r.split(":", 1)[1] for reasons in cart["reasons"]
-                      for r in reasons.split(";") if r.startswith("escalation_skipped:"))
+    skipped = Counter("_".join(args) for reasons in cart["reasons"] for r in reasons.split(";")
+                      if (args := Reason.ESCALATION_SKIPPED.args(r)) is not None)
     planned = int((cart["plan"] != "").sum())
     out.print(f"  channel escalation: {planned:,} of {len(cart):,} cart reminders plan a step"
               + (" (" + ", ".join(f"{c} {n:,}" for c, n in steps.most_common()) + ")"

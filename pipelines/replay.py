@@ -24,6 +24,7 @@ from features.settings import Settings
 from pipelines.console import console, step
 from serving.policy.escalation import step_status
 from serving.schemas import Action, Decision, DecisionRequest, PlanStep, TriggerEvent
+from training.reasons import Reason, find
 
 TRIGGERS = ("add_to_cart", "purchase", "signup", "product_view")
 ABANDONMENT = (Action.CART_ABANDONMENT, Action.BROWSE_ABANDONMENT)
@@ -107,6 +108,15 @@ def _decide_triggers(engine, batch: pd.DataFrame, pending: dict[str, Pending],
             pending[d.customer_id] = Pending(d, req.trigger)
 
 
+def _purchased_since(reasons: list[str]) -> bool:
+    """The decision again at send time saw a purchase: the abandonment flow suppressed, or the
+    post-purchase cross-sell a candidate."""
+    if find(reasons, Reason.SUPPRESSED) is not None:
+        return True
+    candidates = (Reason.CANDIDATE.args(r) for r in reasons)
+    return any(c is not None and c[0] == Action.POST_PURCHASE_CROSS_SELL for c in candidates)
+
+
 def _send_due(engine, pending: dict[str, Pending], until: pd.Timestamp,
               stats: ReplayStats) -> list[tuple[Decision, PlanStep]]:
     """Send or cancel the emails due by `until`; the escalation steps of the sent ones."""
@@ -119,9 +129,7 @@ def _send_due(engine, pending: dict[str, Pending], until: pd.Timestamp,
     for p, again in zip(due, engine.decide_many(reqs), strict=True):
         del pending[p.decision.customer_id]
         action = p.decision.action
-        if action in ABANDONMENT and again.action != action \
-                and any("purchased_after_trigger" in r or r.startswith("candidate_post_purchase")
-                        for r in again.reasons):
+        if action in ABANDONMENT and again.action != action and _purchased_since(again.reasons):
             stats.cancelled[action.value] += 1
             if len(stats.examples) < 3:
                 stats.examples.append(

@@ -301,7 +301,7 @@ def load_bandit(settings: Settings, config: PolicyConfig):
 
     path = settings.data_dir / BANDIT_FILE
     stats = ArmStats.from_json(orjson.loads(path.read_bytes())) if path.exists() else ArmStats()
-    return Thompson(stats, config.explore_treatments)
+    return Thompson(stats, config.explore_treatments, config.propensity_draws)
 
 
 def _trigger(event: dict[str, Any]) -> TriggerEvent | None:

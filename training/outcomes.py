@@ -17,6 +17,7 @@ import pandas as pd
 
 from features import schema as s
 from features.transforms import epoch_seconds
+from training.reasons import Reason, find
 from training.treatments import NONE, treatment_of
 
 OUTCOME_TYPES = {"opened": s.EventType.EMAIL_OPEN, "clicked": s.EventType.EMAIL_CLICK,
@@ -48,10 +49,8 @@ def read_decision_log(path: Path) -> pd.DataFrame:
 
 def _intended(reasons: list[str]) -> str | None:
     """The action a control-group decision would have taken (from its reason code)."""
-    for r in reasons or []:
-        if r.startswith("control_group_holdout:"):
-            return r.split(":", 1)[1]
-    return None
+    held = find(reasons, Reason.CONTROL_GROUP_HOLDOUT)
+    return None if held is None else held[0]
 
 
 def join_outcomes(decisions: pd.DataFrame, events: pd.DataFrame, window: pd.Timedelta,

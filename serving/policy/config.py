@@ -1,4 +1,11 @@
-"""Policy settings: caps, timing, thresholds, business weights (documented in docs/policy.md)."""
+"""Policy settings: every number the policy decides with (caps, timing, thresholds, business
+weights, offers), documented in docs/policy.md. No policy module keeps a numeric constant of its
+own (tests/serving/test_policy_config.py).
+
+The fields are flat, grouped by stage with a comment each: tests, benchmarks and pipelines
+build variants with `dataclasses.replace(cfg, cap_per_day=...)`, which nested groups would
+break. The engine builds one from the settings (`from_settings`) at start.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +22,8 @@ _DEFAULTS = {f.name: f.default for f in fields(Settings) if f.name in FROM_SETTI
 
 @dataclass(frozen=True)
 class PolicyConfig:
+    """The policy's knobs; the ones in `FROM_SETTINGS` default to the settings' defaults."""
+
     # eligibility
     cap_per_day: int = _DEFAULTS["cap_per_day"]
     cap_per_week: int = _DEFAULTS["cap_per_week"]
@@ -35,6 +44,7 @@ class PolicyConfig:
     followups: bool = True
     followup_max_hours: float = 72.0
     followup_ignored_hours: float = 48.0
+    followup_max_unopened: int = 1  # more emails unopened since the last open: no follow-up
     followup_weights: dict[str, float] = field(default_factory=lambda: {
         Action.FOLLOW_UP_CLICKED: 0.9, Action.FOLLOW_UP_OPENED: 0.6,
         Action.FOLLOW_UP_IGNORED: 0.4})
@@ -62,16 +72,46 @@ class PolicyConfig:
         Action.PRICE_DROP: 0.9, Action.BACK_IN_STOCK: 0.9})
     min_expected_value: float = 0.5
     default_order_value: float = 40.0
+    # ... propensity: the intent score (else `default_intent`), x `cart_intent_boost` for an
+    # open cart (capped at 1), at least `welcome_min_intent` for a welcome; value: the order
+    # value, x `cross_sell_value_share` for a cross-sell; re-engagement: churn x the 90-day
+    # spend x `re_engagement_value_share` (the value of keeping the customer)
+    default_intent: float = 0.05
+    cart_intent_boost: float = 1.5
+    welcome_min_intent: float = 0.1
+    cross_sell_value_share: float = 0.5
+    re_engagement_value_share: float = 0.2
     # variants by intent tier
     high_intent: float = 0.30
     medium_intent: float = 0.10
-    # offers
+    # offers (offers.py): depth = discount_base + discount_per_churn x churn risk
+    # + discount_per_sensitivity x price sensitivity (default_price_sensitivity without 30-day
+    # carts or purchases), in whole `discount_step`s, at most max_discount, capped so the margin
+    # of the `featured_products` the email leads with stays >= min_margin_after_discount; the
+    # reason says churn risk from `discount_churn_reason`
     max_discount: float = 0.25
     min_margin_after_discount: float = 0.10
+    discount_base: float = 0.05
+    discount_per_churn: float = 0.15
+    discount_per_sensitivity: float = 0.10
+    discount_step: float = 0.05
+    default_price_sensitivity: float = 0.5
+    featured_products: int = 3
+    discount_churn_reason: float = 0.4
+    # send time (timing.py): per action, (earliest, latest) hours after the decision; the other
+    # flows (follow-ups, cross-sell, re-engagement) go the next day: from the whole hour
+    # `later_delay_hours` ahead, within `later_window_hours`
+    send_windows: dict[str, tuple[float, float]] = field(default_factory=lambda: {
+        Action.CART_ABANDONMENT: (0.0, 1.0), Action.BROWSE_ABANDONMENT: (1.0, 3.0),
+        Action.WELCOME: (0.0, 1.0), Action.PRICE_DROP: (0.0, 3.0),
+        Action.BACK_IN_STOCK: (0.0, 3.0)})
+    later_delay_hours: float = 24.0
+    later_window_hours: float = 24.0
     # learning: exploration share and the treatments it draws from (docs/uplift.md)
     explore_share: float = _DEFAULTS["explore_share"]
     explore_method: str = _DEFAULTS["explore_method"]  # or "thompson": sample by posterior
     explore_treatments: tuple[str, ...] = ("none", "email", "email_10", "email_20")
+    propensity_draws: int = 4_000  # Monte Carlo draws of a Thompson propensity
     # recommendations
     n_recommendations: int = 6
     max_per_category: int = 2
@@ -94,4 +134,5 @@ class PolicyConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PolicyConfig:
+        """The policy of a deployment: defaults, with the settings' values where they exist."""
         return cls(**{name: getattr(settings, name) for name in FROM_SETTINGS})

@@ -6,6 +6,7 @@ from __future__ import annotations
 from serving.policy.config import PolicyConfig
 from serving.policy.inputs import PolicyInputs
 from serving.schemas import Action
+from training.reasons import Reason
 
 ABANDONMENT = (Action.CART_ABANDONMENT, Action.BROWSE_ABANDONMENT)
 
@@ -16,15 +17,15 @@ def blocked(inp: PolicyInputs, cfg: PolicyConfig) -> str | None:
     if inp.consent_override is not None:
         consent = 1.0 if inp.consent_override else 0.0
     if consent is None:
-        return "consent_unknown"
+        return Reason.CONSENT_UNKNOWN
     if consent < 1:
-        return "no_consent"
+        return Reason.NO_CONSENT
     if inp.num("unsubscribed", 0) >= 1:
-        return "unsubscribed"
+        return Reason.UNSUBSCRIBED
     if emails_within(inp, "emails_sent_24h", 24) >= cfg.cap_per_day:
-        return "cap_day_reached"
+        return Reason.CAP_DAY_REACHED
     if emails_within(inp, "emails_sent_7d", 168) >= cfg.cap_per_week:
-        return "cap_week_reached"
+        return Reason.CAP_WEEK_REACHED
     return None
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from serving.policy.config import PolicyConfig
 from serving.policy.inputs import PolicyInputs
 from serving.schemas import EngagementTier
+from training.reasons import Reason
 
 INTENSITY = {EngagementTier.HIGH: "premium", EngagementTier.MEDIUM: "standard",
              EngagementTier.LOW: "reactivation"}
@@ -25,4 +26,4 @@ def engagement_tier(inp: PolicyInputs, cfg: PolicyConfig) -> EngagementTier | No
 
 def engagement_reason(tier: EngagementTier) -> str:
     """`engagement_<tier>:<intensity>`, e.g. `engagement_low:reactivation`."""
-    return f"engagement_{tier.value}:{INTENSITY[tier]}"
+    return Reason.ENGAGEMENT.with_(tier.value, INTENSITY[tier])

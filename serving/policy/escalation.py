@@ -17,6 +17,7 @@ from serving.policy.config import PolicyConfig
 from serving.policy.inputs import PolicyInputs, Scores
 from serving.policy.timing import out_of_quiet_hours
 from serving.schemas import Action, Channel, PlanStep
+from training.reasons import Reason
 
 # What must still hold when a step is due, by the action of the email. Browse abandonment can
 # be switched on (`escalation_actions`) but is not by default: with no cart there is little to
@@ -38,18 +39,14 @@ def sends_within(inp: PolicyInputs, channel: str, window: str, hours: float) -> 
 
 
 def skipped(inp: PolicyInputs, channel: str, cfg: PolicyConfig) -> str | None:
-    """Why no step goes to `channel`, or None."""
+    """Why no step goes to `channel` (`escalation_skipped:<channel>_<skip>`), or None."""
     if (inp.num(s.CHANNEL_CONSENTS[channel], 0.0) or 0.0) < 1:
-        return f"{channel}_no_consent"
+        return Reason.ESCALATION_SKIPPED.with_(channel, "no_consent")
     if sends_within(inp, channel, "24h", 24) >= cfg.channel_cap_per_day.get(channel, 0):
-        return f"{channel}_cap_day"
+        return Reason.ESCALATION_SKIPPED.with_(channel, "cap_day")
     if sends_within(inp, channel, "7d", 168) >= cfg.channel_cap_per_week.get(channel, 0):
-        return f"{channel}_cap_week"
+        return Reason.ESCALATION_SKIPPED.with_(channel, "cap_week")
     return None
-
-
-def _hours(h: float) -> str:
-    return f"{h:g}h"
 
 
 def escalation_plan(action: Action, email_at: datetime, inp: PolicyInputs,
@@ -63,16 +60,16 @@ def escalation_plan(action: Action, email_at: datetime, inp: PolicyInputs,
     for channel in cfg.escalation_channels:
         why = skipped(inp, channel, cfg)
         if why is not None:
-            reasons.append(f"escalation_skipped:{why}")
+            reasons.append(why)
             continue
         at, shifted = out_of_quiet_hours(at + timedelta(hours=cfg.escalation_delay_hours), inp,
                                          cfg)
         steps.append(PlanStep(channel=Channel(channel), at=at, condition=CONDITIONS[action],
                               cancel_on=list(CANCEL_ON)))
-        after = _hours(cfg.escalation_delay_hours * len(steps))
-        reasons.append(f"escalation_{channel}_after_{after}")
+        after = cfg.escalation_delay_hours * len(steps)
+        reasons.append(Reason.ESCALATION_STEP.with_(channel, f"{after:g}"))
         if shifted:
-            reasons.append(f"escalation_quiet_hours_shift:{channel}")
+            reasons.append(Reason.ESCALATION_QUIET_HOURS_SHIFT.with_(channel))
     return steps, reasons
 
 

@@ -23,8 +23,6 @@ import numpy as np
 from serving.policy.config import PolicyConfig
 from training.arm_stats import ArmStats
 
-PROPENSITY_DRAWS = 4_000
-
 
 def draws(decision_id: str) -> tuple[float, float]:
     """Two uniform numbers from a hex decision id (a uuid4 is random)."""
@@ -75,8 +73,9 @@ def _normals(decision_id: str, k: int) -> np.ndarray:
 class Thompson:
     """Thompson sampling over treatments with the current `ArmStats`."""
 
-    def __init__(self, stats: ArmStats, arms: tuple[str, ...]) -> None:
-        self.stats, self.arms = stats, arms
+    def __init__(self, stats: ArmStats, arms: tuple[str, ...],
+                 draws: int = PolicyConfig.propensity_draws) -> None:
+        self.stats, self.arms, self.draws = stats, arms, draws
         self._propensity: dict[str, np.ndarray] = {}
 
     def choose(self, decision_id: str, bucket: str) -> tuple[str, float]:
@@ -91,7 +90,7 @@ class Thompson:
             mean, sd = self.stats.posterior(bucket, self.arms)
             rng = np.random.default_rng(int.from_bytes(
                 hashlib.sha256(bucket.encode()).digest()[:8], "big"))
-            z = mean + sd * rng.standard_normal((PROPENSITY_DRAWS, len(self.arms)))
+            z = mean + sd * rng.standard_normal((self.draws, len(self.arms)))
             counts = np.bincount(z.argmax(axis=1), minlength=len(self.arms))
             # never exactly 0: a logged choice must keep a positive probability
             self._propensity[bucket] = np.maximum(counts, 0.5) / max(counts.sum(), 1)

@@ -20,6 +20,7 @@ from serving.policy.config import PolicyConfig
 from serving.policy.inputs import Catalog, PolicyInputs
 from serving.policy.recommend import recommend
 from serving.schemas import Action, Recommendation, Variant
+from training.reasons import Reason
 
 FOLLOW_UPS = (Action.FOLLOW_UP_CLICKED, Action.FOLLOW_UP_OPENED, Action.FOLLOW_UP_IGNORED)
 VARIANTS = (Variant.URGENCY, Variant.COMPARISON, Variant.EDUCATIONAL)
@@ -52,7 +53,7 @@ def followup_candidates(inp: PolicyInputs,
         return [], []
     outcome = last_email_outcome(inp, cfg)
     if outcome == "purchased":
-        return [], ["followup_stopped:purchased"]
+        return [], [Reason.FOLLOWUP_STOPPED_PURCHASED]
     if outcome == "clicked":
         return [(Action.FOLLOW_UP_CLICKED, "clicked_last_email")], []
     if outcome == "opened":
@@ -60,9 +61,9 @@ def followup_candidates(inp: PolicyInputs,
     if outcome == "ignored":
         unopened = inp.num("emails_since_last_open")
         if unopened is None:
-            return [], ["followup_stopped:unopened_count_unknown"]
-        if unopened > 1:  # followed up already, or the customer has stopped reading
-            return [], ["followup_stopped:ignored_again"]
+            return [], [Reason.FOLLOWUP_STOPPED_UNOPENED_COUNT_UNKNOWN]
+        if unopened > cfg.followup_max_unopened:  # followed up already, or stopped reading
+            return [], [Reason.FOLLOWUP_STOPPED_IGNORED_AGAIN]
         return [(Action.FOLLOW_UP_IGNORED, f"not_opened_{cfg.followup_ignored_hours:g}h")], []
     return [], []
 
@@ -80,16 +81,16 @@ def followup_recommendations(action: Action, inp: PolicyInputs, cfg: PolicyConfi
         for r in recs:
             if r.product_id in seen:
                 r.reason = "recently_viewed"
-        return recs, "recs_followup_viewed"
+        return recs, Reason.RECS_FOLLOWUP_VIEWED
     if action == Action.FOLLOW_UP_OPENED and len(affinity) > cfg.n_recommendations:
         n = cfg.n_recommendations  # the last email led with the first n: show the next ones
         scores = replace(inp.scores, affinity=affinity[n:] + affinity[:n])
         recs, _ = recommend(action, replace(inp, scores=scores), cfg, catalog)
-        return recs, "recs_alternative"
+        return recs, Reason.RECS_ALTERNATIVE
     return recommend(action, inp, cfg, catalog)
 
 
 def alternative_variant(current: Variant) -> tuple[Variant, str]:
     """Another subject for an email that was not opened: the next variant in turn."""
     nxt = VARIANTS[(VARIANTS.index(current) + 1) % len(VARIANTS)]
-    return nxt, f"variant_{nxt.value}_alternative_subject"
+    return nxt, Reason.VARIANT_ALTERNATIVE_SUBJECT.with_(nxt.value)

@@ -11,6 +11,7 @@ from serving.policy.config import PolicyConfig
 from serving.policy.eligibility import emails_within
 from serving.policy.engagement import engagement_tier
 from serving.policy.inputs import PolicyInputs
+from training.reasons import Reason
 
 
 def weekly_cap(inp: PolicyInputs, cfg: PolicyConfig) -> tuple[int, str]:
@@ -33,5 +34,5 @@ def adaptive_block(inp: PolicyInputs, cfg: PolicyConfig) -> str | None:
     """`cap_week_adaptive:<why>` when the customer's own weekly cap is reached, else None."""
     cap, why = weekly_cap(inp, cfg)
     if cap < cfg.cap_per_week and emails_within(inp, "emails_sent_7d", 168) >= cap:
-        return f"cap_week_adaptive:{why}"
+        return Reason.CAP_WEEK_ADAPTIVE.with_(why)
     return None

@@ -15,11 +15,11 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel, Field
 
 from serving.policy.config import PolicyConfig
-from serving.policy.decide import products_for, variant
-from serving.policy.followups import alternative_variant
+from serving.policy.decide import recommendations, subject
 from serving.policy.inputs import Catalog, PolicyInputs
 from serving.policy.offers import discount_cap
 from serving.schemas import Action, Offer, OfferType, Recommendation, Variant
+from training.reasons import Reason
 
 PINNED = ("in_cart", "price_drop", "back_in_stock")  # the email's subject: kept in first place
 
@@ -52,7 +52,7 @@ def render(decision_id: str, stored: dict, inp: PolicyInputs, cfg: PolicyConfig,
     action = Action(stored["action"])
     reasons: list[str] = []
     if inp.degraded:
-        reasons.append("store_unavailable_stored_content")
+        reasons.append(Reason.STORE_UNAVAILABLE_STORED_CONTENT)
     bought, cart = set(inp.items("recent_purchases")), set(inp.items("cart_products"))
     removed: list[str] = []
     kept: list[tuple[str, str]] = []
@@ -60,10 +60,10 @@ def render(decision_id: str, stored: dict, inp: PolicyInputs, cfg: PolicyConfig,
         prod = catalog.get(pid)
         if prod is None or not prod.in_stock:
             removed.append(pid)
-            reasons.append(f"open_removed_out_of_stock:{pid}")
+            reasons.append(Reason.OPEN_REMOVED_OUT_OF_STOCK.with_(pid))
         elif pid in bought and not (why == "in_cart" and pid in cart):
             removed.append(pid)
-            reasons.append(f"open_removed_bought:{pid}")
+            reasons.append(Reason.OPEN_REMOVED_BOUGHT.with_(pid))
         else:
             kept.append((pid, why))
     sent = [pid for pid, _ in stored["recs"]]
@@ -72,12 +72,12 @@ def render(decision_id: str, stored: dict, inp: PolicyInputs, cfg: PolicyConfig,
         recs += [Recommendation(product_id=p, score=0.0, reason=w) for p, w in kept
                  if w not in PINNED]
     else:  # re-ranked with today's affinity, back-filled with popular items
-        fresh, _ = products_for(action, inp, cfg, catalog)
+        fresh, _ = recommendations(action, inp, cfg, catalog)
         have = {r.product_id for r in recs} | set(removed)
         recs += [r for r in fresh if r.product_id not in have]
     recs = recs[: max(cfg.n_recommendations, sum(1 for _, w in kept if w in PINNED))]
-    reasons.append("open_recs_as_sent" if [r.product_id for r in recs] == sent
-                   else "open_recs_reranked")
+    reasons.append(Reason.OPEN_RECS_AS_SENT if [r.product_id for r in recs] == sent
+                   else Reason.OPEN_RECS_RERANKED)
 
     offer = Offer(type=OfferType(stored["offer"][0]), value=float(stored["offer"][1]))
     expires = left = None
@@ -87,22 +87,20 @@ def render(decision_id: str, stored: dict, inp: PolicyInputs, cfg: PolicyConfig,
         cap = discount_cap(action, inp, cfg, catalog, [r.product_id for r in recs])
         if inp.now >= expires:
             offer, expires = Offer(), None
-            reasons.append("open_offer_expired_removed")
+            reasons.append(Reason.OPEN_OFFER_EXPIRED_REMOVED)
         elif offer.type == OfferType.PERCENT_OFF and offer.value / 100 > cap + 1e-9:
             offer, expires = Offer(), None
-            reasons.append("open_offer_removed_exceeds_margin")
+            reasons.append(Reason.OPEN_OFFER_REMOVED_EXCEEDS_MARGIN)
         else:
             left = int((expires - inp.now).total_seconds())
-            reasons.append("open_offer_countdown")
+            reasons.append(Reason.OPEN_OFFER_COUNTDOWN)
 
     shown = Variant(stored["variant"]) if stored.get("variant") else None
     if inp.scores.intent is not None and action != Action.NONE:
-        shown, why = variant(inp.scores.intent, cfg)
-        if action == Action.FOLLOW_UP_IGNORED:  # its subject was the alternative one
-            shown, why = alternative_variant(shown)
-        reasons.append(f"open_{why}")
+        shown, why = subject(action, inp.scores.intent, cfg)
+        reasons.append(Reason.OPEN_VARIANT.with_(why))
     else:
-        reasons.append("open_variant_as_sent")
+        reasons.append(Reason.OPEN_VARIANT_AS_SENT)
     scores = {"intent": inp.scores.intent} if inp.scores.intent is not None else {}
     return OpenContent(decision_id=decision_id, customer_id=stored["customer_id"],
                        opened_at=inp.now, action=action, variant=shown, offer=offer,

@@ -7,6 +7,11 @@ from serving.policy.config import PolicyConfig
 from serving.policy.inputs import Catalog, PolicyInputs
 from serving.policy.product_events import LEAD_REASON
 from serving.schemas import Action, Recommendation
+from training.reasons import Reason
+
+# the reason of an email that leads with the product of its business event
+LEAD_FIRST = {Action.PRICE_DROP: Reason.RECS_PRICE_DROP_FIRST,
+              Action.BACK_IN_STOCK: Reason.RECS_BACK_IN_STOCK_FIRST}
 
 
 def recommend(action: Action, inp: PolicyInputs, cfg: PolicyConfig,
@@ -34,14 +39,14 @@ def recommend(action: Action, inp: PolicyInputs, cfg: PolicyConfig,
     lead = inp.product_trigger.product_id if action in LEAD_REASON and inp.product_trigger else None
     if lead is not None:  # the product the business event is about leads the email
         take(lead, 1.0, LEAD_REASON[action], force=True)
-    source = "recs_affinity"
+    source = Reason.RECS_AFFINITY
     if inp.scores.affinity:
         for pid, score in inp.scores.affinity:
             if len(picked) >= cfg.n_recommendations:
                 break
             take(pid, score, "affinity")
     else:
-        source = "recs_popular_cold_start"
+        source = Reason.RECS_POPULAR_COLD_START
     if len(picked) < cfg.n_recommendations:
         n = len(catalog.popular)
         for i, pid in enumerate(catalog.popular):
@@ -49,7 +54,7 @@ def recommend(action: Action, inp: PolicyInputs, cfg: PolicyConfig,
                 break
             take(pid, 1.0 - i / max(n, 1), "popular")
     if action == Action.CART_ABANDONMENT and cart:
-        source = "recs_cart_first"
+        source = Reason.RECS_CART_FIRST
     if lead is not None and lead in seen:
-        source = f"recs_{LEAD_REASON[action]}_first"
+        source = LEAD_FIRST[action]
     return picked[: max(cfg.n_recommendations, len(cart))], source

@@ -10,23 +10,21 @@ import numpy as np
 from serving.policy.config import PolicyConfig
 from serving.policy.inputs import PolicyInputs
 from serving.schemas import Action
+from training.reasons import Reason
 
 HOUR = timedelta(hours=1)
 
 
-def window(action: Action, inp: PolicyInputs) -> tuple[datetime, datetime]:
-    """Earliest and latest send time by the trigger delay rules."""
+def window(action: Action, inp: PolicyInputs, cfg: PolicyConfig) -> tuple[datetime, datetime]:
+    """Earliest and latest send time by the action's delay rule (`send_windows`), else the next
+    day (`later_delay_hours`, `later_window_hours`)."""
     now = inp.now
-    if action == Action.CART_ABANDONMENT:
-        return now, now + HOUR  # within the hour
-    if action == Action.BROWSE_ABANDONMENT:
-        return now + HOUR, now + 3 * HOUR  # 1-3 h later
-    if action == Action.WELCOME:
-        return now, now + HOUR
-    if action in (Action.PRICE_DROP, Action.BACK_IN_STOCK):
-        return now, now + 3 * HOUR  # news about a product: within a few hours
-    nxt = (now + timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
-    return nxt, nxt + timedelta(hours=24)  # follow-ups: next day
+    if action in cfg.send_windows:
+        earliest, latest = cfg.send_windows[action]
+        return now + timedelta(hours=earliest), now + timedelta(hours=latest)
+    nxt = (now + timedelta(hours=cfg.later_delay_hours)).replace(minute=0, second=0,
+                                                                 microsecond=0)
+    return nxt, nxt + timedelta(hours=cfg.later_window_hours)
 
 
 def _local_hour(t: datetime, offset_hours: float) -> float:
@@ -34,7 +32,7 @@ def _local_hour(t: datetime, offset_hours: float) -> float:
 
 
 def send_time(action: Action, inp: PolicyInputs, cfg: PolicyConfig) -> tuple[datetime, list[str]]:
-    start, end = window(action, inp)
+    start, end = window(action, inp, cfg)
     reasons = []
     candidates = [start + i * HOUR for i in range(int((end - start) / HOUR) + 1)]
     candidates = [c for c in candidates if c <= end] or [start]
@@ -43,7 +41,7 @@ def send_time(action: Action, inp: PolicyInputs, cfg: PolicyConfig) -> tuple[dat
         p = np.asarray(probs)
         best = max(candidates, key=lambda c: (p[c.hour], -c.timestamp()))
         if best != start:
-            reasons.append("send_at_best_hour")
+            reasons.append(Reason.SEND_AT_BEST_HOUR)
         at = best
     else:
         at = start
@@ -53,10 +51,10 @@ def send_time(action: Action, inp: PolicyInputs, cfg: PolicyConfig) -> tuple[dat
         earliest = datetime.fromtimestamp(last, tz=at.tzinfo) + timedelta(hours=cfg.min_gap_hours)
         if at < earliest:
             at = earliest
-            reasons.append("min_gap_delay")
+            reasons.append(Reason.MIN_GAP_DELAY)
     at, shifted = out_of_quiet_hours(at, inp, cfg)
     if shifted:
-        reasons.append("quiet_hours_shift")
+        reasons.append(Reason.QUIET_HOURS_SHIFT)
     return at, reasons
 
 
