@@ -72,7 +72,7 @@ def _materialize_views(settings: Settings, views: tuple[str, ...], start: pd.Tim
 def materialize_online(settings: Settings, start: pd.Timestamp, end: pd.Timestamp) -> None:
     """Feast materialize of every view over [start, end]. With Redis the biggest view and the
     others run in two processes at once (Redis takes concurrent writers; SQLite has one)."""
-    if not settings.online_store.startswith("redis://"):
+    if not settings.redis_online:
         open_store(settings).materialize(start.to_pydatetime(), end.to_pydatetime())
         return
     import multiprocessing as mp
