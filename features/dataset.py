@@ -6,10 +6,12 @@ Every command works on a data directory holding these files; `read_dataset` is t
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from features import schema as s
@@ -85,8 +87,12 @@ def write_dataset(
     return manifest
 
 
-def read_dataset(data_dir: Path, *, with_truth: bool = True) -> Dataset:
-    """Read the dataset in `data_dir`, or raise `DatasetError` saying how to make one."""
+def read_dataset(data_dir: Path, *, with_truth: bool = True,
+                 keep_customers: Callable[[pd.Series], np.ndarray] | None = None) -> Dataset:
+    """Read the dataset in `data_dir`, or raise `DatasetError` saying how to make one.
+    `keep_customers`: a mask over the customer ids; only those customers' events, rows and truth
+    are read (the events filtered as the Parquet file is read: a sample of a log too big for
+    memory fits). The period stays the whole dataset's (from the manifest)."""
     missing = [f for f in (s.EVENTS_FILE, s.CUSTOMERS_FILE, s.PRODUCTS_FILE)
                if not (data_dir / f).exists()]
     if missing:
@@ -99,9 +105,23 @@ def read_dataset(data_dir: Path, *, with_truth: bool = True) -> Dataset:
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
     truth_path = data_dir / s.TRUTH_DIR / "customers.parquet"
     truth = pd.read_parquet(truth_path) if with_truth and truth_path.exists() else None
+    customers = pd.read_parquet(data_dir / s.CUSTOMERS_FILE)
+    if keep_customers is None:
+        events = pd.read_parquet(data_dir / s.EVENTS_FILE)
+    else:
+        customers = customers[keep_customers(customers[s.CUSTOMER_ID])].reset_index(drop=True)
+        ids = customers[s.CUSTOMER_ID].tolist()
+        if truth is not None:
+            truth = truth[truth[s.CUSTOMER_ID].isin(ids)].reset_index(drop=True)
+        if ids:
+            events = pd.read_parquet(data_dir / s.EVENTS_FILE, filters=[(s.CUSTOMER_ID, "in", ids)])
+        else:  # nobody kept: no events (the columns only)
+            import pyarrow.parquet as pq
+
+            events = pq.read_schema(data_dir / s.EVENTS_FILE).empty_table().to_pandas()
     return Dataset(
-        events=pd.read_parquet(data_dir / s.EVENTS_FILE),
-        customers=pd.read_parquet(data_dir / s.CUSTOMERS_FILE),
+        events=events,
+        customers=customers,
         products=pd.read_parquet(data_dir / s.PRODUCTS_FILE),
         manifest=manifest,
         truth=truth,

@@ -187,6 +187,6 @@ class RedisHistory:
 def open_history(settings, timeout: float | None = None) -> EventHistory:
     """The history store matching the online store setting (`timeout`: the budget per Redis
     call of a budgeted caller, the service)."""
-    if settings.online_store.startswith("redis://"):
+    if settings.redis_online:
         return RedisHistory(settings.online_store, settings.feast_project, timeout)
     return SqliteHistory(settings.feature_repo_dir / "history.db")

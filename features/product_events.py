@@ -240,14 +240,19 @@ class SqliteProductState:
 
 
 class RedisProductState:
-    """The product state in Redis: a hash product_id -> state and a write counter."""
+    """The product state in Redis: a hash product_id -> state and a write counter, updated in
+    one transaction. On a Redis Cluster both keys carry the namespace as a hash tag
+    (`nba:{ns}:...`) so they share a slot, as a cluster transaction requires."""
 
     def __init__(self, url: str, namespace: str, timeout: float | None = None) -> None:
+        from redis.cluster import RedisCluster
+
         from features.store import budgeted_redis
 
         self.r = budgeted_redis(url, timeout)
-        self.key = f"nba:{namespace}:product_state"
-        self.counter = f"nba:{namespace}:product_state_version"
+        tag = f"{{{namespace}}}" if isinstance(self.r, RedisCluster) else namespace
+        self.key = f"nba:{tag}:product_state"
+        self.counter = f"nba:{tag}:product_state_version"
 
     def get_all(self) -> dict[str, ProductState]:
         return {p.decode(): _decode(b) for p, b in self.r.hgetall(self.key).items()}
@@ -272,7 +277,7 @@ class RedisProductState:
 
 def open_product_state(settings, timeout: float | None = None) -> ProductStateStore:
     """The product-state store matching the online store setting (like the event history)."""
-    if settings.online_store.startswith("redis://"):
+    if settings.redis_online:
         return RedisProductState(settings.online_store, settings.feast_project, timeout)
     return SqliteProductState(settings.feature_repo_dir / "product_state.db")
 

@@ -11,6 +11,7 @@ import os
 import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from urllib.parse import unquote
 
 _TRUE = {"1", "true", "yes", "on"}
 ENGINES = ("local", "spark")  # NBA_ENGINE: where bulk work (feature build, batch scoring) runs
@@ -18,6 +19,36 @@ ENGINES = ("local", "spark")  # NBA_ENGINE: where bulk work (feature build, batc
 
 class SettingsError(ValueError):
     """A setting has a value the project cannot use."""
+
+
+REDIS_CLUSTER = "redis+cluster://"  # NBA_ONLINE_STORE=redis+cluster://[:pw@]h1:p1,h2:p2,...
+
+
+def is_redis_url(url: str) -> bool:
+    """Whether an online-store setting names Redis: one node or a cluster."""
+    return url.startswith(("redis://", REDIS_CLUSTER))
+
+
+def redis_cluster_nodes(url: str) -> tuple[list[tuple[str, int]], str | None]:
+    """The startup nodes and password of `redis+cluster://[:password@]host:port[,host:port]
+    [/0]` (a Redis Cluster has database 0 only; the client discovers the other nodes)."""
+    if not url.startswith(REDIS_CLUSTER):
+        raise SettingsError(f"{url!r} is not a {REDIS_CLUSTER}... URL")
+    rest = url[len(REDIS_CLUSTER):]
+    password = None
+    if "@" in rest:
+        auth, rest = rest.rsplit("@", 1)
+        password = unquote(auth.split(":", 1)[-1]) or None
+    rest, _, db = rest.partition("/")
+    if db not in ("", "0"):
+        raise SettingsError(f"{REDIS_CLUSTER}...: a Redis Cluster has database 0 only, not {db!r}")
+    nodes = []
+    for node in rest.split(","):
+        m = re.fullmatch(r"([\w.-]+)(?::(\d+))?", node.strip())
+        if not m:
+            raise SettingsError(f"{REDIS_CLUSTER}...: {node!r} is not host:port")
+        nodes.append((m.group(1), int(m.group(2) or 6379)))
+    return nodes, password
 
 
 def _env(name: str) -> dict[str, str]:
@@ -46,7 +77,7 @@ class Settings:
 
     home: Path = field(default=Path(".nba"), metadata=_env("NBA_HOME"))
     data_dir: Path = field(default=Path(".nba/data"), metadata=_env("NBA_DATA_DIR"))
-    # or redis://host:port[/db]
+    # or redis://host:port[/db], or a cluster: redis+cluster://host:port,host:port,...
     online_store: str = field(default="sqlite", metadata=_env("NBA_ONLINE_STORE"))
     # empty: a file in the feature repo; or postgresql://...
     feast_registry: str = field(default="", metadata=_env("NBA_FEAST_REGISTRY"))
@@ -109,10 +140,16 @@ class Settings:
 
     def validate(self) -> None:
         """Raise `SettingsError` naming the first unusable setting."""
-        if self.online_store != "sqlite" and not self.online_store.startswith("redis://"):
+        if self.online_store != "sqlite" and not is_redis_url(self.online_store):
             raise SettingsError(
-                f"NBA_ONLINE_STORE={self.online_store!r}: expected 'sqlite' or 'redis://host:port'"
+                f"NBA_ONLINE_STORE={self.online_store!r}: expected 'sqlite', 'redis://host:port' "
+                f"or '{REDIS_CLUSTER}host:port,host:port'"
             )
+        if self.online_store.startswith(REDIS_CLUSTER):
+            try:
+                redis_cluster_nodes(self.online_store)
+            except SettingsError as exc:
+                raise SettingsError(f"NBA_ONLINE_STORE: {exc}") from None
         if self.feast_registry and not self.feast_registry.startswith(
             ("postgresql://", "postgresql+psycopg://")
         ):
@@ -152,6 +189,12 @@ class Settings:
                 raise SettingsError(f"NBA_{name.upper()}: expected an hour 0..23")
 
     # --- derived locations -------------------------------------------------------------
+    @property
+    def redis_online(self) -> bool:
+        """Whether the online store (and the live history, product state and decision index
+        next to it) is Redis, one node or a cluster."""
+        return is_redis_url(self.online_store)
+
     @property
     def tracking_uri(self) -> str:
         """MLflow tracking (and registry) URI; by default a SQLite file in the dataset, so

@@ -1,8 +1,9 @@
 """Open the Feast feature store of a dataset, configured from `Settings` (no YAML needed).
 
 The embedded default keeps everything under `DATA/feature_store/`: Parquet offline tables, a file
-registry and a SQLite online store. `NBA_ONLINE_STORE=redis://...` and
-`NBA_FEAST_REGISTRY=postgresql://...` switch to the machine's servers. A `feature_store.yaml`
+registry and a SQLite online store. `NBA_ONLINE_STORE=redis://...` (or a Redis Cluster,
+`redis+cluster://host:port,host:port`) and `NBA_FEAST_REGISTRY=postgresql://...` switch to the
+machine's servers. A `feature_store.yaml`
 with the same configuration is written next to it so the `feast` CLI (e.g. `feast ui`) works too.
 """
 
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from features.repo.data_sources import OfflinePaths
-from features.settings import Settings
+from features.settings import REDIS_CLUSTER, Settings, redis_cluster_nodes
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -33,21 +34,29 @@ REDIS_PASSWORD_VAR = "NBA_REDIS_PASSWORD"
 
 def _redis_connection_string(url: str, timeout: float | None = None,
                              secret: bool = True) -> str:
-    """Feast's connection string for a redis:// URL. `timeout` bounds every socket call (the
-    service's budget); `secret` False writes `${NBA_REDIS_PASSWORD}` instead of the password
-    (Feast expands it when it reads feature_store.yaml), so no password lands on disk."""
-    u = urlparse(url)
-    db = (u.path or "/0").strip("/") or "0"
-    conn = f"{u.hostname or 'localhost'}:{u.port or 6379},db={db}"
-    if u.password:
-        conn += f",password={u.password}" if secret else f",password=${{{REDIS_PASSWORD_VAR}}}"
+    """Feast's connection string for a redis:// or redis+cluster:// URL (a cluster: the node
+    list, no database). `timeout` bounds every socket call (the service's budget); `secret`
+    False writes `${NBA_REDIS_PASSWORD}` instead of the password (Feast expands it when it
+    reads feature_store.yaml), so no password lands on disk."""
+    if url.startswith(REDIS_CLUSTER):
+        nodes, password = redis_cluster_nodes(url)
+        conn = ",".join(f"{h}:{p}" for h, p in nodes)
+    else:
+        u = urlparse(url)
+        db = (u.path or "/0").strip("/") or "0"
+        conn = f"{u.hostname or 'localhost'}:{u.port or 6379},db={db}"
+        password = u.password
+    if password:
+        conn += f",password={password}" if secret else f",password=${{{REDIS_PASSWORD_VAR}}}"
     if timeout is not None:  # connecting may take a little longer than a call (TLS, load)
         conn += f",socket_timeout={timeout},socket_connect_timeout={max(timeout, 1.0)}"
     return conn
 
 
 def redacted(url: str) -> str:
-    """A server URL safe to print: scheme, host and port only."""
+    """A server URL safe to print: scheme, host and port only (every node of a cluster)."""
+    if url.startswith(REDIS_CLUSTER):
+        return REDIS_CLUSTER + ",".join(f"{h}:{p}" for h, p in redis_cluster_nodes(url)[0])
     u = urlparse(url)
     return f"{u.scheme}://{u.hostname}:{u.port}" if u.hostname else u.scheme
 
@@ -63,7 +72,9 @@ def store_errors() -> tuple[type[BaseException], ...]:
         import redis
 
         errors += [redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
-                   redis.exceptions.BusyLoadingError, redis.exceptions.ReadOnlyError]
+                   redis.exceptions.BusyLoadingError, redis.exceptions.ReadOnlyError,
+                   # a cluster without a primary for a slot, or failing over
+                   redis.exceptions.ClusterDownError, redis.exceptions.SlotNotCoveredError]
     except ImportError:  # pragma: no cover - redis is a dependency
         pass
     try:
@@ -76,7 +87,17 @@ def store_errors() -> tuple[type[BaseException], ...]:
 
 
 def check_reachable(url: str, timeout: float = 1.0) -> None:
-    """Raise `StoreUnavailable` quickly when a server URL does not accept connections."""
+    """Raise `StoreUnavailable` quickly when a server URL does not accept connections (a
+    cluster: when none of its nodes does, as its client needs one to discover the others)."""
+    if url.startswith(REDIS_CLUSTER):
+        for host, port in redis_cluster_nodes(url)[0]:
+            try:
+                with socket.create_connection((host, port), timeout=timeout):
+                    return
+            except OSError:
+                continue
+        raise StoreUnavailable(f"cannot reach any node of {redacted(url)}; is the cluster "
+                               "running? (or unset NBA_ONLINE_STORE to use the embedded default)")
     u = urlparse(url)
     port = u.port or {"redis": 6379, "postgresql": 5432}.get(u.scheme.split("+")[0], 0)
     try:
@@ -92,9 +113,11 @@ def repo_config_dict(settings: Settings, timeout: float | None = None,
                      secret: bool = True) -> dict:
     """The Feast configuration (as in feature_store.yaml) for this dataset and settings."""
     repo = settings.feature_repo_dir.resolve()
-    if settings.online_store.startswith("redis://"):
+    if settings.redis_online:
         online = {"type": "redis", "connection_string": _redis_connection_string(
             settings.online_store, timeout, secret)}
+        if settings.online_store.startswith(REDIS_CLUSTER):  # Feast builds a RedisCluster
+            online["redis_type"] = "redis_cluster"
     else:
         online = {"type": "sqlite", "path": str(repo / "online.db")}
     if settings.feast_registry:
@@ -122,28 +145,54 @@ def repo_config_dict(settings: Settings, timeout: float | None = None,
     return config
 
 
-def one_try(client) -> None:
-    """redis-py retries a failed or timed-out call 3 times with backoff by default: a hung
-    server would cost four times the budget. A caller with a budget and a circuit breaker wants
-    a timed-out call not retried, and a connection the server closed (idle timeout, restart)
-    retried once at once on a new one (set before the pool opens a connection)."""
+def _one_retry():
     import redis
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 
-    client.connection_pool.connection_kwargs["retry"] = Retry(
-        NoBackoff(), 1, supported_errors=(redis.exceptions.ConnectionError,))
+    return Retry(NoBackoff(), 1, supported_errors=(redis.exceptions.ConnectionError,))
+
+
+def one_try(client) -> None:
+    """redis-py retries a failed or timed-out call 3 times with backoff by default: a hung
+    server would cost four times the budget. A caller with a budget and a circuit breaker wants
+    a timed-out call not retried, and a connection the server closed (idle timeout, restart)
+    retried once at once on a new one (set before the pool opens a connection).
+
+    A `RedisCluster` retries at the cluster level only (its node clients never do), on
+    connection errors and timeouts alike, after re-reading the slot map: one retry at once,
+    which is how it reaches a promoted replica, so a hung node costs at most twice the budget.
+    """
+    from redis.cluster import RedisCluster
+
+    if isinstance(client, RedisCluster):
+        client.set_retry(_one_retry())
+    else:
+        client.connection_pool.connection_kwargs["retry"] = _one_retry()
 
 
 def budgeted_redis(url: str, timeout: float | None = None):
     """A Redis client for the project's own keys (live history, product state, decision
-    index). `timeout`: the caller's budget per call (the service), with one try and no retry,
-    its breaker taking over; None: 5 s per call with redis-py's retries (batch jobs)."""
+    index): a `RedisCluster` for a redis+cluster:// URL. `timeout`: the caller's budget per
+    call (the service), with one try and no retry, its breaker taking over; None: 5 s per call
+    with redis-py's retries (batch jobs). A cluster client reads the slot map when built:
+    `StoreUnavailable` if no node answers."""
     import redis
 
     budget = 5.0 if timeout is None else timeout
-    client = redis.Redis.from_url(url, socket_connect_timeout=min(budget, 2.0),
-                                  socket_timeout=budget)
+    sockets = {"socket_connect_timeout": min(budget, 2.0), "socket_timeout": budget}
+    if url.startswith(REDIS_CLUSTER):
+        from redis.cluster import ClusterNode, RedisCluster
+
+        nodes, password = redis_cluster_nodes(url)
+        try:
+            client = RedisCluster(startup_nodes=[ClusterNode(h, p) for h, p in nodes],
+                                  password=password, **sockets,
+                                  retry=_one_retry() if timeout is not None else None)
+        except redis.exceptions.RedisClusterException as exc:
+            raise StoreUnavailable(f"{redacted(url)}: {exc}") from None
+        return client
+    client = redis.Redis.from_url(url, **sockets)
     if timeout is not None:
         one_try(client)
     return client
@@ -158,7 +207,7 @@ def open_store(settings: Settings, timeout: float | None = None,
     from feast import FeatureStore, RepoConfig
 
     for url in (settings.online_store if need_online else "", settings.feast_registry):
-        if url.startswith(("redis://", "postgresql")):
+        if url.startswith(("redis://", REDIS_CLUSTER, "postgresql")):
             check_reachable(url, timeout=min(timeout or 1.0, 1.0))
     repo: Path = settings.feature_repo_dir
     repo.mkdir(parents=True, exist_ok=True)
@@ -173,9 +222,14 @@ def open_store(settings: Settings, timeout: float | None = None,
     store = FeatureStore(config=RepoConfig(repo_path=repo.resolve(), **cfg))
     if timeout is not None and cfg["online_store"]["type"] == "redis":
         # Feast builds its Redis client lazily; build it now to give it one try per call
+        import redis
+
         from features.feast_internals import redis_client
 
-        one_try(redis_client(store))
+        try:  # a cluster client reads the slot map when built
+            one_try(redis_client(store))
+        except redis.exceptions.RedisClusterException as exc:
+            raise StoreUnavailable(f"{redacted(settings.online_store)}: {exc}") from None
     return store
 
 

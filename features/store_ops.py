@@ -9,7 +9,7 @@ import pandas as pd
 
 from features import schema as s
 from features.settings import Settings
-from features.store import offline_paths, open_store
+from features.store import check_reachable, offline_paths, open_store
 from features.transforms import LOOKBACK_DAYS, STICKY_EVENTS
 
 
@@ -72,12 +72,13 @@ def _materialize_views(settings: Settings, views: tuple[str, ...], start: pd.Tim
 def materialize_online(settings: Settings, start: pd.Timestamp, end: pd.Timestamp) -> None:
     """Feast materialize of every view over [start, end]. With Redis the biggest view and the
     others run in two processes at once (Redis takes concurrent writers; SQLite has one)."""
-    if not settings.online_store.startswith("redis://"):
+    if not settings.redis_online:
         open_store(settings).materialize(start.to_pydatetime(), end.to_pydatetime())
         return
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
+    check_reachable(settings.online_store)  # a clear StoreUnavailable, not a worker's error
     with ProcessPoolExecutor(len(VIEW_GROUPS), mp_context=mp.get_context("spawn")) as pool:
         for f in [pool.submit(_materialize_views, settings, g, start, end)
                   for g in VIEW_GROUPS]:

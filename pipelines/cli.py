@@ -275,13 +275,17 @@ def train(
     horizon: HorizonOpt = None,
     every: EveryOpt = None,
     engine: EngineOpt = None,
+    sample: Annotated[float | None, typer.Option(
+        "--sample", metavar="SHARE",
+        help="Train on a stable share of the customers (e.g. 0.1), chosen by a hash of the "
+             "customer id: the same customers on every run")] = None,
 ) -> None:
     """Train models on the dataset, compare each with its baselines, log and register in MLflow.
     A model that cannot be trained is one error line; the others go on (exit code 2 at the end)."""
     from pipelines.train_steps import parse_models, train_models
 
     settings = _settings(data, engine)
-    run = train_models(settings, parse_models(model), horizon, every)
+    run = train_models(settings, parse_models(model), horizon, every, sample)
     results = run.trained
     if results:
         _print_trained(results, settings.tracking_uri)

@@ -67,14 +67,29 @@ def _failed(failed: dict[str, str], name: str, reason: str) -> None:
 
 
 def train_models(settings: Settings, models: list[str], horizon: str | None = None,
-                 every: str | None = None) -> TrainRun:
+                 every: str | None = None, sample: float | None = None) -> TrainRun:
     """Train, evaluate against baselines and register each model (features built if missing).
     A model that cannot be trained prints one `error:` line (data too short: before anything
-    is built) and the others go on; an unexpected failure also prints its traceback."""
+    is built) and the others go on; an unexpected failure also prints its traceback.
+    `sample`: train on that stable share of the customers only (`training.datasets.in_sample`;
+    the features are built, and served, for every customer)."""
+    from functools import partial
+
+    from training.datasets import in_sample
     from training.horizons import describe
     from training.labels import training_plan
 
-    ds = read_dataset(settings.data_dir, with_truth=True)
+    keep = None
+    if sample is not None:
+        if not 0.0 < sample <= 1.0:
+            raise UserError(f"--sample {sample}: expected a share of customers, 0 < share <= 1")
+        keep = partial(in_sample, share=sample) if sample < 1.0 else None
+    ds = read_dataset(settings.data_dir, with_truth=True, keep_customers=keep)
+    if keep is not None:
+        if ds.customers.empty:
+            raise UserError(f"--sample {sample}: no customer falls in the sample")
+        step(f"training on a {sample:g} sample of the customers: {len(ds.customers):,} "
+             f"customers, {len(ds.events):,} events")
     horizons = resolve_horizons(settings, ds, horizon, every)
     failed: dict[str, str] = {}
     for name in models:
@@ -97,6 +112,8 @@ def train_models(settings: Settings, models: list[str], horizon: str | None = No
     tags = {"data_dir": str(settings.data_dir.resolve()),
             "data_source": str(ds.manifest.get("source", "?")),
             "data_end": str(ds.end)}
+    sampled = {"sample_share": 1.0 if sample is None else sample,
+               "sample_customers": len(ds.customers)}
     for name in models:
         with stage(f"training {name}"):
             try:
@@ -110,6 +127,7 @@ def train_models(settings: Settings, models: list[str], horizon: str | None = No
                 continue
             for w in result.warnings:
                 step(f"warning: {w}")
+            result.params.update(sampled)
             version = log_result(result, settings, tags)
         ok, why = result.beats_baselines()
         out.append(Trained(name, version.version, version.run_id, result.primary_metric,
@@ -122,9 +140,9 @@ def train_models(settings: Settings, models: list[str], horizon: str | None = No
 
 
 def train_step(settings: Settings, models: list[str], horizon: str | None = None,
-               every: str | None = None) -> list[Trained]:
+               every: str | None = None, sample: float | None = None) -> list[Trained]:
     """`train_models`, the models trained; `UserError` when none could be."""
-    run = train_models(settings, models, horizon, every)
+    run = train_models(settings, models, horizon, every, sample)
     if run.failed and not run.trained:
         raise UserError(f"no model could be trained ({', '.join(run.failed)}): see the errors "
                         "above")

@@ -114,6 +114,6 @@ class RedisDecisionIndex:
 
 def open_index(settings, timeout: float | None = None) -> DecisionIndex:
     """The index matching the online store setting (`timeout`: a budgeted caller's limit)."""
-    if settings.online_store.startswith("redis://"):
+    if settings.redis_online:
         return RedisDecisionIndex(settings.online_store, settings.feast_project, timeout)
     return SqliteDecisionIndex(settings.feature_repo_dir / "decision_index.db")

@@ -143,7 +143,7 @@ class DecisionEngine:
 
     def _timeout(self, seconds: float) -> float | None:
         """Socket budgets for network stores (SQLite is a local file: no network to hang)."""
-        return seconds if self.settings.online_store.startswith("redis://") else None
+        return seconds if self.settings.redis_online else None
 
     def readiness(self) -> tuple[bool, str]:
         """(ready, reason): ready when the catalog, the online store and the models are."""

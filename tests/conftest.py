@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import subprocess
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,14 +29,17 @@ def _reachable(addr: tuple[str, int]) -> bool:
         return False
 
 
-def require_service(name: str, addr: tuple[str, int], start_hint: str) -> None:
-    """Skip when a service is down, unless NBA_REQUIRE_SERVICES=1 (CI), where it fails."""
-    if _reachable(addr):
-        return
-    msg = f"{name} not reachable at {addr[0]}:{addr[1]} (start it with: {start_hint})"
+def _missing(msg: str) -> None:
+    """Skip a test that needs a missing service, unless NBA_REQUIRE_SERVICES=1 (CI): fail."""
     if os.environ.get("NBA_REQUIRE_SERVICES", "").lower() in {"1", "true", "yes"}:
         pytest.fail(f"NBA_REQUIRE_SERVICES=1 but {msg}")
     pytest.skip(msg)
+
+
+def require_service(name: str, addr: tuple[str, int], start_hint: str) -> None:
+    """Skip when a service is down, unless NBA_REQUIRE_SERVICES=1 (CI), where it fails."""
+    if not _reachable(addr):
+        _missing(f"{name} not reachable at {addr[0]}:{addr[1]} (start it with: {start_hint})")
 
 
 @pytest.fixture(scope="session")
@@ -40,6 +47,55 @@ def redis_url() -> str:
     require_service("Redis", REDIS_ADDR,
                     "redis-server --daemonize yes --port 6379 --save '' --appendonly no")
     return f"redis://{REDIS_ADDR[0]}:{REDIS_ADDR[1]}/0"
+
+
+REDIS_CLUSTER_PORTS = (7101, 7102, 7103)
+
+
+def _cluster_ok(cli: str, port: int) -> bool:
+    out = subprocess.run([cli, "-p", str(port), "cluster", "info"], capture_output=True,
+                         text=True, timeout=5).stdout
+    return "cluster_state:ok" in out
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real 3-primary Redis Cluster (no replicas) on ports 7101-7103, started for the session
+    with the machine's redis-server and shut down after it (nothing saved)."""
+    server, cli = shutil.which("redis-server"), shutil.which("redis-cli")
+    if not server or not cli:
+        _missing("redis-server and redis-cli are not installed (apt-get install redis-server)")
+    busy = [p for p in REDIS_CLUSTER_PORTS if _reachable(("127.0.0.1", p))]
+    if busy:
+        _missing(f"ports {busy} are taken: the Redis Cluster fixture needs 7101-7103 free")
+    work = tmp_path_factory.mktemp("redis-cluster")
+    started: list[int] = []
+    try:
+        for port in REDIS_CLUSTER_PORTS:
+            subprocess.run([server, "--port", str(port), "--bind", "127.0.0.1",
+                            "--cluster-enabled", "yes",
+                            "--cluster-config-file", str(work / f"nodes-{port}.conf"),
+                            "--dir", str(work), "--logfile", str(work / f"{port}.log"),
+                            "--daemonize", "yes", "--save", "", "--appendonly", "no"],
+                           check=True, timeout=10)
+            started.append(port)
+        deadline = time.monotonic() + 10
+        while not all(_reachable(("127.0.0.1", p)) for p in started):
+            assert time.monotonic() < deadline, f"redis-server did not start (logs in {work})"
+            time.sleep(0.1)
+        subprocess.run([cli, "--cluster", "create",
+                        *(f"127.0.0.1:{p}" for p in REDIS_CLUSTER_PORTS),
+                        "--cluster-replicas", "0", "--cluster-yes"],
+                       check=True, capture_output=True, timeout=30)
+        deadline = time.monotonic() + 20
+        while not all(_cluster_ok(cli, p) for p in REDIS_CLUSTER_PORTS):
+            assert time.monotonic() < deadline, "the Redis Cluster never reached cluster_state:ok"
+            time.sleep(0.2)
+        yield "redis+cluster://" + ",".join(f"127.0.0.1:{p}" for p in REDIS_CLUSTER_PORTS)
+    finally:
+        for port in started:
+            subprocess.run([cli, "-p", str(port), "shutdown", "nosave"], capture_output=True,
+                           timeout=10)
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from features import schema as s
@@ -39,3 +40,18 @@ def training_frame(store: FeatureStore, service: str, labels: pd.DataFrame) -> p
                     how="left", validate="many_to_one")
     out[names] = out[names].astype(float)
     return out
+
+
+
+SAMPLE_SALT = "nba-train-sample"  # its own salt: independent of the validation and fold hashes
+
+
+def in_sample(customer_ids: np.ndarray | pd.Series, share: float) -> np.ndarray:
+    """Which customers are in the training sample of `nba train --sample SHARE`: a stable
+    `share` of them by a hash of the id (resolution 1/10,000), so every run and machine trains
+    on the same customers, and a smaller share's customers are within a larger one's."""
+    from training.splits import holdout_customers
+
+    if not 0.0 < share <= 1.0:
+        raise ValueError(f"--sample {share}: expected a share of customers, 0 < share <= 1")
+    return holdout_customers(customer_ids, share, salt=SAMPLE_SALT)

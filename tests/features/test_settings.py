@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 
 import pytest
@@ -41,3 +41,41 @@ def test_a_bad_value_names_the_variable() -> None:
         Settings.from_env(env={"NBA_CAP_PER_DAY": "two"})
     with pytest.raises(SettingsError, match=r"NBA_MIN_GAP_HOURS='x' is not a number"):
         Settings.from_env(env={"NBA_MIN_GAP_HOURS": "x"})
+
+
+def test_a_redis_cluster_url_gives_feasts_cluster_config(tmp_path: Path) -> None:
+    """`redis+cluster://` lists the startup nodes: Feast's config says `redis_cluster` with the
+    node list and no database (a cluster has db 0 only), and no password on disk."""
+    from feast import RepoConfig
+
+    from features.settings import redis_cluster_nodes
+    from features.store import redacted, repo_config_dict
+
+    url = "redis+cluster://:s3cret@r1:7000,r2.example:7001,r3/0"
+    assert redis_cluster_nodes(url) == ([("r1", 7000), ("r2.example", 7001), ("r3", 6379)],
+                                        "s3cret")
+    settings = Settings.from_env(env={"NBA_ONLINE_STORE": url}, data_dir=tmp_path)
+    assert settings.redis_online and Settings.from_env(env={}).redis_online is False
+    online = repo_config_dict(settings)["online_store"]
+    assert online == {"type": "redis", "redis_type": "redis_cluster",
+                      "connection_string": "r1:7000,r2.example:7001,r3:6379,password=s3cret"}
+    on_disk = repo_config_dict(settings, secret=False)["online_store"]["connection_string"]
+    assert on_disk == "r1:7000,r2.example:7001,r3:6379,password=${NBA_REDIS_PASSWORD}"
+    parsed = RepoConfig(repo_path=tmp_path, **repo_config_dict(settings, timeout=0.05))
+    assert parsed.online_store.redis_type.value == "redis_cluster"
+    assert "socket_timeout=0.05" in parsed.online_store.connection_string
+    assert redacted(url) == "redis+cluster://r1:7000,r2.example:7001,r3:6379"
+    single = repo_config_dict(replace(settings, online_store="redis://r1:6379/2"))
+    assert single["online_store"] == {"type": "redis", "connection_string": "r1:6379,db=2"}
+
+
+@pytest.mark.parametrize("url, fragment", [
+    ("redis+cluster://r1:7000/1", "database 0 only"),
+    ("redis+cluster://r1:7000,,r2:7001", "'' is not host:port"),
+    ("redis+cluster://r1:port", "'r1:port' is not host:port"),
+    ("rediss+cluster://r1:7000", "expected 'sqlite'"),
+])
+def test_a_bad_cluster_url_names_the_problem(url: str, fragment: str) -> None:
+    with pytest.raises(SettingsError, match=r"NBA_ONLINE_STORE") as err:
+        Settings.from_env(env={"NBA_ONLINE_STORE": url})
+    assert fragment in str(err.value)

@@ -48,6 +48,7 @@ def test_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
         ("load", "transactions", str(RETAIL_SAMPLE), "--out", str(tmp_path / "x"), "--map",
          "invoice=Nope"),
         ("load", "events", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "y")),
+        ("train", "--data", str(tmp_path / "none"), "--sample", "1.5"),
     ]
     for args in cases:
         r = nba(*args)
