@@ -78,6 +78,11 @@ def materialize_online(settings: Settings, start: pd.Timestamp, end: pd.Timestam
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
+    from features.online.store import check_reachable
+
+    # the workers open Feast themselves, without open_store's check: an unreachable Redis is
+    # StoreUnavailable here (which `nba serve` tolerates), not a worker's ConnectionError
+    check_reachable(settings.online_store)
     with ProcessPoolExecutor(len(VIEW_GROUPS), mp_context=mp.get_context("spawn")) as pool:
         for f in [pool.submit(_materialize_views, settings, g, start, end)
                   for g in VIEW_GROUPS]:
