@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from features.repo.feature_services import service_features
 from serving.policy.arbitration import best_candidate, choose, expected_value
 from serving.policy.candidates import candidates
 from serving.policy.config import PolicyConfig
@@ -37,8 +38,7 @@ from training.arm_stats import context_bucket
 from training.treatments import NONE, treatment_of
 
 # Features the policy relies on; a known customer missing any of them is decided on defaults.
-REQUIRED = ("consent", "unsubscribed", "emails_sent_24h", "emails_sent_7d", "cart_open",
-            "purchases_90d", "spend_90d")
+REQUIRED = service_features("policy_required_v1")
 
 
 def variant(intent: float | None, cfg: PolicyConfig) -> tuple[Variant, str]:
