@@ -2,8 +2,8 @@
 
 Top level, imported by every subpackage: `settings` (every `NBA_*` setting), `schema` (column
 names, event types), `transforms` (the one definition of every feature, offline and live) and
-`quiet` (library chatter). Subpackages, each importing only those listed after it
-(tests/test_layers.py):
+`quiet` (library chatter). Subpackages, each importing only the subpackages named in its
+parentheses (tests/test_layers.py):
 
 - `sources/`: the dataset on disk, loaders for real data, validation, behavior statistics.
 - `repo/`: the Feast repository (entities, sources, views, feature services).
