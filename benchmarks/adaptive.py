@@ -1,11 +1,11 @@
 """Follow-ups and adaptive frequency in closed loop on the simulator (issue 16, items 2 and 4).
 
 A simulated world whose own ESP stops emailing `--days` days before its end; from then on the
-decision policy (serving/policy, ground-truth intent and churn as its scores) decides every
-customer every day and the simulated customers answer (features/email_loop.py). The same world
-and the same luck for each arm: the policy without follow-ups and adaptive frequency, with each
-one, and with both (the defaults). Revenue is email-driven revenue after discounts; net subtracts
-25 per unsubscribe (the future value an unsubscribe costs, features/campaign_sim.py).
+decision policy (serving/policy, ground-truth intent and churn as its scores) decides every customer
+every day and the simulated customers answer (features/simulation/email_loop.py). The same world and
+the same luck for each arm: the policy without follow-ups and adaptive frequency, with each one, and
+with both (the defaults). Revenue is email-driven revenue after discounts; net subtracts 25 per
+unsubscribe (the future value an unsubscribe costs, features/simulation/campaigns.py).
 
 Run: python benchmarks/adaptive.py [--customers 3000] [--history 90] [--days 28] [--seed 7]
 """
@@ -24,9 +24,9 @@ import pandas as pd
 
 from benchmarks._report import header
 from features import schema as s
-from features.dataset import Dataset
-from features.email_loop import TRUE_CHURN, TRUE_INTENT, LoopResult, Policy, run_loop
-from features.simulator import SimConfig, simulate
+from features.simulation.behavior import SimConfig, simulate
+from features.simulation.email_loop import TRUE_CHURN, TRUE_INTENT, LoopResult, Policy, run_loop
+from features.sources.dataset import Dataset
 from serving.policy import Catalog, PolicyConfig, PolicyInputs, Product, Scores, decide
 from serving.schemas import Action, OfferType
 

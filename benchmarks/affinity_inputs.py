@@ -62,7 +62,7 @@ def variants():
 def run(data: Path) -> None:
     import training.affinity as A
     from features import schema as s
-    from features.dataset import read_dataset
+    from features.sources.dataset import read_dataset
     from training.labels import AFFINITY_PLAN, affinity_labels
     from training.metrics import ranking_metrics
 

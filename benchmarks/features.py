@@ -31,9 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._report import figure, header, peak_rss_mb
 from features import schema as s
-from features.dataset import Dataset, write_dataset
 from features.settings import Settings
-from features.simulator import SimConfig, simulate
+from features.simulation.behavior import SimConfig, simulate
+from features.sources.dataset import Dataset, write_dataset
 from features.transforms import REQUEST_TS
 
 LIVE_DAYS = 2
@@ -46,8 +46,8 @@ def pct(xs: list[float], q: float) -> float:
 
 def bench_store(store_url: str, full: Dataset, cut: pd.Timestamp, work: Path,
                 rate: float, workers: int) -> None:
-    from features.live import LiveUpdater
-    from features.store_ops import materialize_online, materialize_start, seed_history
+    from features.online.live import LiveUpdater
+    from features.online.store_ops import materialize_online, materialize_start, seed_history
     from pipelines.feature_steps import apply_step, build_step
 
     name = store_url.split(":")[0]
@@ -63,7 +63,7 @@ def bench_store(store_url: str, full: Dataset, cut: pd.Timestamp, work: Path,
     figure("  customer_activity rows", rows["customer_activity"], "rows")
     apply_step(settings)
 
-    from features.store import open_store
+    from features.online.store import open_store
 
     store = open_store(settings)
     t = time.perf_counter()
@@ -149,7 +149,7 @@ def bench_store(store_url: str, full: Dataset, cut: pd.Timestamp, work: Path,
         pool.close()
         _freshness(f"{workers} workers, partitioned by customer", rate, fresh, verified, failed,
                    limit)
-    from features.history import open_history
+    from features.online.history import open_history
 
     open_history(settings).clear()
     store.teardown()

@@ -23,7 +23,7 @@ from sklearn.metrics import roc_auc_score
 
 from benchmarks._report import figure, header
 from features import schema as s
-from features.simulator import SimConfig, simulate
+from features.simulation.behavior import SimConfig, simulate
 from features.transforms import customer_state_at
 from training.baselines import bgnbd_summary
 from training.customer_base import fit_bgnbd

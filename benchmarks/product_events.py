@@ -4,11 +4,11 @@ every interested customer emailed regardless of the policy (consent, caps, quiet
 
 The world's own emails and purchases (the simulator's campaigns) are the baseline, identical in
 every arm. Over the last `--days` of the world, price drops and restocks happen
-(features/product_sim.py); each trigger's audience (viewed or carted the product within the
+(features/simulation/products.py); each trigger's audience (viewed or carted the product within the
 window, not bought since) is computed from the events before it, the policy decides each
 customer at the trigger's time from their features then (rules only: no trained models), and
 the emails the policy sends count toward later caps. The trigger emails' effect is the known
-expected response (features/product_sim.py: purchase probability with and without the email,
+expected response (features/simulation/products.py: purchase probability with and without the email,
 unsubscribe risk), so the figures carry no sampling noise.
 
     uv run python benchmarks/product_events.py [--customers 5000] [--days 28] [--seed 3]
@@ -27,14 +27,14 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from features import schema as s
-from features.product_events import (
+from features.online.product_events import (
     ProductState,
     detect_triggers,
     interested_customers,
     validate_product_events,
 )
-from features.product_sim import product_changes, trigger_response
-from features.simulator import SimConfig, simulate
+from features.simulation.behavior import SimConfig, simulate
+from features.simulation.products import product_changes, trigger_response
 from features.transforms import customer_items, customer_state_at
 
 

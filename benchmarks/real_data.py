@@ -64,9 +64,9 @@ def quality(shared: Path, work: Path) -> None:
 
 
 def speed(work: Path, customers: int) -> None:
-    from features.dataset import Dataset, write_dataset
-    from features.loaders import derive_customers, derive_products
-    from features.simulator import SimConfig, simulate
+    from features.simulation.behavior import SimConfig, simulate
+    from features.sources.dataset import Dataset, write_dataset
+    from features.sources.loaders import derive_customers, derive_products
     from pipelines.console import quiet_libraries
 
     quiet_libraries()
@@ -86,8 +86,8 @@ def speed(work: Path, customers: int) -> None:
     t = time.perf_counter()
     import lightgbm  # noqa: F401
 
-    from features.dataset import read_dataset
-    from features.store import open_store
+    from features.online.store import open_store
+    from features.sources.dataset import read_dataset
     from pipelines.feature_steps import apply_step, build_step, materialize_step
     from pipelines.train_steps import resolve_horizons
     from training.churn import train_churn

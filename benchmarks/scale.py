@@ -36,9 +36,9 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._report import header, peak_rss_mb
-from features.dataset import write_dataset
 from features.settings import Settings
-from features.simulator import SimConfig, simulate
+from features.simulation.behavior import SimConfig, simulate
+from features.sources.dataset import write_dataset
 
 MODEL_WORLD = SimConfig(customers=1_200, days=170, products=500, seed=21)
 
@@ -67,7 +67,7 @@ def timed(rows: list[dict], size: int, engine: str, step: str, n: int, cores: in
 
 def bench_size(size: int, days: int, engines: list[str], models: Path, work: Path,
                rows: list[dict]) -> None:
-    from features.spark_session import local_cores
+    from features.spark.session import local_cores
     from pipelines.feature_steps import apply_step, build_step, materialize_step
     from pipelines.serve_steps import batch_score_step
 
@@ -111,7 +111,7 @@ def bench_size(size: int, days: int, engines: list[str], models: Path, work: Pat
 
 
 def _training_set(settings: Settings, ds) -> None:
-    from features.store import open_store
+    from features.online.store import open_store
     from features.transforms import ENTITY_TS
     from training.datasets import training_frame
 

@@ -77,7 +77,7 @@ def bench_naive(settings, ids, now) -> list[float]:
     """Feast SDK read of the service (with the on-demand view) + pyfunc predict per model."""
     import mlflow.pyfunc
 
-    from features.store import open_store
+    from features.online.store import open_store
     from features.transforms import REQUEST_TS
     from training.model_specs import SPECS
     from training.send_time import HIST_COLS
@@ -275,8 +275,8 @@ def main() -> None:
     quiet_libraries()
     data = args.data or Path(tempfile.gettempdir()) / "nba-bench-serving" / "data"
     prepare(data)
-    from features.dataset import read_dataset
     from features.settings import Settings
+    from features.sources.dataset import read_dataset
 
     settings = Settings.from_env(data_dir=data)
     ds = read_dataset(data, with_truth=False)

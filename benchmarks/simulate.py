@@ -13,7 +13,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._report import figure, header, peak_rss_mb
-from features.simulator import SimConfig, simulate
+from features.simulation.behavior import SimConfig, simulate
 
 
 def main() -> None:

@@ -99,8 +99,8 @@ def open_bandit(shared: Path) -> None:
 
 
 def simulated_campaign(work: Path) -> None:
-    from features.campaign_sim import campaign_log, decision_times
-    from features.simulator import SimConfig, simulate
+    from features.simulation.behavior import SimConfig, simulate
+    from features.simulation.campaigns import campaign_log, decision_times
     from training.policy_eval import train_response
     from training.response import LogSpec
 
@@ -126,8 +126,8 @@ def simulated_campaign(work: Path) -> None:
 def exploration(plot: Path | None) -> None:
     import numpy as np
 
-    from features.campaign_sim import campaign_log, decision_times
-    from features.simulator import SimConfig, simulate
+    from features.simulation.behavior import SimConfig, simulate
+    from features.simulation.campaigns import campaign_log, decision_times
     from training.bandit import bucket_oracle_regret, replay
 
     ds = simulate(SimConfig(customers=2000, days=120, seed=7))

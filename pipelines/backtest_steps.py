@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.dataset import read_dataset, write_dataset
 from features.settings import Settings
+from features.sources.dataset import read_dataset, write_dataset
 from pipelines.console import UserError, stage, step
 
 EXPERIMENT = "backtest"
@@ -64,7 +64,7 @@ def backtest_step(settings: Settings, cutoff_text: str, horizon_text: str,
     local = replace(settings, data_dir=work / "data", online_store="sqlite", feast_registry="")
     with stage(f"building features as of the cutoff {cutoff:%Y-%m-%d} in {work}"):
         write_dataset(local.data_dir, past)
-        from features.store import open_store
+        from features.online.store import open_store
         from pipelines.feature_steps import apply_step, build_step
 
         build_step(local)

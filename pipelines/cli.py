@@ -65,7 +65,7 @@ def simulate(
     start: Annotated[str, typer.Option(help="First day (UTC)")] = "2026-01-05",
 ) -> None:
     """Simulate customers, products and events (with ground truth) into a dataset directory."""
-    from features.simulator import SimConfig
+    from features.simulation.behavior import SimConfig
     from pipelines.data_steps import simulate_step
 
     settings = _settings(data)
@@ -193,7 +193,7 @@ def events_ingest(
                                                      "customer")] = 1,
 ) -> None:
     """Ingest live events: validate, update the customers' online features, report rejects."""
-    from features.live import LIVE_DIR
+    from features.online.live import LIVE_DIR
     from pipelines.feature_steps import ensure_features
     from pipelines.ingest import ingest, read_records
 
@@ -463,8 +463,8 @@ def replay(
 @app.command()
 def summary(data: DataOpt = None) -> None:
     """Print what a dataset holds, and its behavior statistics."""
-    from features.dataset import read_dataset
-    from features.stats import behavior_stats
+    from features.sources.dataset import read_dataset
+    from features.sources.stats import behavior_stats
 
     settings = _settings(data)
     ds = read_dataset(settings.data_dir, with_truth=False)

@@ -23,11 +23,11 @@ class UserError(Exception):
 # one, so `user_errors()` looks them up in `sys.modules` instead of importing them (Feast is
 # seconds to import; `nba --help` must not pay for it).
 _USER_ERROR_TYPES = {
-    "features.validation": "SchemaError",
-    "features.dataset": "DatasetError",
+    "features.sources.validation": "SchemaError",
+    "features.sources.dataset": "DatasetError",
     "features.settings": "SettingsError",
-    "features.store": "StoreUnavailable",
-    "features.spark_session": "SparkUnavailable",
+    "features.online.store": "StoreUnavailable",
+    "features.spark.session": "SparkUnavailable",
 }
 
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pandas as pd
 
-from features.dataset import write_dataset
-from features.simulator import SimConfig, simulate
+from features.simulation.behavior import SimConfig, simulate
+from features.sources.dataset import write_dataset
 from pipelines.console import step
 
 
@@ -23,7 +23,7 @@ def load_events_step(
     dayfirst: bool | None = None,
 ) -> dict[str, Any]:
     """Load a generic event log into `out`; refused rows go to `out/rejects.csv`."""
-    from features.loaders import load_events
+    from features.sources.loaders import load_events
 
     res = load_events(path, customers_path=customers, products_path=products,
                       dayfirst=dayfirst)
@@ -34,7 +34,7 @@ def load_events_step(
 def load_transactions_step(path: Path, out: Path, mapping: str | None = None,
                            dayfirst: bool | None = None) -> dict[str, Any]:
     """Load a transaction log into `out` as purchase events; refused rows to `out/rejects.csv`."""
-    from features.loaders import load_transactions, parse_mapping
+    from features.sources.loaders import load_transactions, parse_mapping
 
     res = load_transactions(path, mapping=parse_mapping(mapping), dayfirst=dayfirst)
     write_dataset(out, res.dataset, rejects=res.rejects, extra_manifest={"load": res.report})

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.dataset import read_dataset
 from features.settings import Settings
-from features.simulator import SimConfig
+from features.simulation.behavior import SimConfig
+from features.sources.dataset import read_dataset
 from pipelines.console import out, stage
 from pipelines.data_steps import simulate_step
 from pipelines.feature_steps import ensure_features

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from features.build import build_offline, is_built
-from features.dataset import read_dataset
+from features.offline.build import build_offline, is_built
+from features.online.store import offline_paths
+from features.online.store_ops import materialize_online, materialize_start, register, seed_history
 from features.settings import Settings
-from features.store import offline_paths
-from features.store_ops import materialize_online, materialize_start, register, seed_history
+from features.sources.dataset import read_dataset
 from features.transforms import LOOKBACK_DAYS
 from pipelines.console import step
 
@@ -49,7 +49,7 @@ def status(settings: Settings) -> FeatureStatus:
 def build_step(settings: Settings) -> dict[str, int]:
     """Compute feature tables of the dataset into the offline store (Parquet)."""
     if settings.engine == "spark":  # same tables, same transform functions (docs/scale.md)
-        from features.spark_build import build_offline_spark
+        from features.offline.spark_build import build_offline_spark
 
         report = build_offline_spark(settings, offline_paths(settings), progress=step)
     else:
@@ -83,7 +83,7 @@ def ensure_features(settings: Settings, online_optional: bool = False) -> None:
     """Run whichever feature step is missing for this dataset. `online_optional`: an online
     store that cannot be reached is a warning, not an error (the service starts degraded and
     reconnects; materialize once the store is back)."""
-    from features.store import StoreUnavailable
+    from features.online.store import StoreUnavailable
 
     st = status(settings)
     if not st.built:

@@ -17,7 +17,7 @@ from typing import IO, Any
 import orjson
 import pandas as pd
 
-from features.live import LiveUpdater
+from features.online.live import LiveUpdater
 from features.settings import Settings
 
 
@@ -105,8 +105,8 @@ def take_for_replay(settings: Settings) -> list[Path]:
     """Move every part of the rotating live event log aside (`live/replay/`, oldest first) so
     re-ingesting it does not grow the log; parts left there by a failed replay come first.
     Events carry stable ids, so replaying one twice changes nothing."""
-    from features.live import EVENTS_LOG, LIVE_DIR
-    from features.logfiles import rotated
+    from features.online.live import EVENTS_LOG, LIVE_DIR
+    from features.online.logfiles import rotated
 
     live = settings.data_dir / LIVE_DIR
     folder = live / "replay"
@@ -129,7 +129,7 @@ def read_records(path: str) -> Iterator[dict[str, Any]]:
         raise FileNotFoundError(f"{p}: no such file")
     if p.suffix in {".jsonl", ".json", ".ndjson"}:
         return _json_lines(p.open("rb"), str(p))
-    from features.loaders import read_table
+    from features.sources.loaders import read_table
 
     df = read_table(p)
     return iter(df.astype(object).where(df.notna(), None).to_dict("records"))
@@ -201,7 +201,7 @@ def partition_of(customer_id: str, n: int) -> int:
 
 
 def _worker(settings: Settings, index: int, inbox, outbox) -> None:
-    from features.store import StoreUnavailable
+    from features.online.store import StoreUnavailable
     from pipelines.console import quiet_libraries
 
     quiet_libraries()
@@ -278,7 +278,7 @@ class PartitionedIngest:
                 return done
             timeout = 0.0
             if msg[0] == "error":
-                from features.store import StoreUnavailable
+                from features.online.store import StoreUnavailable
 
                 raise StoreUnavailable(msg[3])
             _, ids, _, accepted, rejected, reasons, t = msg

@@ -14,13 +14,13 @@ from serving.schemas import Decision
 def open_and_events_lines(settings: Settings, decisions: list[Decision]) -> list[str]:
     """One email opened two hours after its send time, and a 20% price drop on the most viewed
     in-stock product of the last two weeks decided for its audience."""
-    from features.dataset import read_dataset
-    from features.product_events import (
+    from features.online.product_events import (
         ProductState,
         detect_triggers,
         interest_events,
         validate_product_events,
     )
+    from features.sources.dataset import read_dataset
     from serving.engine import DecisionEngine
     from serving.open_content import open_content
     from serving.product_events import audience_requests

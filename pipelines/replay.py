@@ -19,8 +19,8 @@ import pandas as pd
 from rich.progress import Progress
 
 from features import schema as s
-from features.dataset import read_dataset
 from features.settings import Settings
+from features.sources.dataset import read_dataset
 from pipelines.console import console, step
 from serving.policy.escalation import step_status
 from serving.schemas import Action, Decision, DecisionRequest, PlanStep, TriggerEvent
@@ -51,7 +51,7 @@ class ReplayStats:
 
 def run_replay(settings: Settings, hours: float = 24.0, tick_minutes: float = 10.0
                ) -> ReplayStats:
-    from features.store_ops import materialize_start, seed_history
+    from features.online.store_ops import materialize_start, seed_history
     from pipelines.feature_steps import apply_step, ensure_features
     from serving.engine import DecisionEngine
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.loaders import read_table
 from features.settings import Settings
+from features.sources.loaders import read_table
 from pipelines.console import UserError, step
 from pipelines.data_steps import write_table
 
@@ -19,8 +19,8 @@ EVAL_EXPERIMENT = "nba-response-evaluation"
 def simulate_campaign_step(settings: Settings, out: Path, times: int = 16, seed: int = 0
                            ) -> pd.DataFrame:
     """A randomized campaign log over the simulated dataset in `settings.data_dir`."""
-    from features.campaign_sim import campaign_log, decision_times
-    from features.dataset import read_dataset
+    from features.simulation.campaigns import campaign_log, decision_times
+    from features.sources.dataset import read_dataset
 
     ds = read_dataset(settings.data_dir, with_truth=True)
     if ds.truth is None:
@@ -34,7 +34,7 @@ def simulate_campaign_step(settings: Settings, out: Path, times: int = 16, seed:
 def outcomes_step(settings: Settings, decisions: Path, out: Path, window_days: float
                   ) -> pd.DataFrame:
     """Join logged decisions to what followed; write the training table."""
-    from features.dataset import read_dataset
+    from features.sources.dataset import read_dataset
     from training.outcomes import DecisionLogError, join_outcomes, read_decision_log
 
     ds = read_dataset(settings.data_dir, with_truth=False)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 from rich.progress import Progress
 
-from features.dataset import read_dataset
 from features.settings import Settings
+from features.sources.dataset import read_dataset
 from pipelines.console import UserError, console
 from pipelines.data_steps import write_table
 from serving.schemas import Decision, DecisionRequest

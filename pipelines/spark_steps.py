@@ -57,7 +57,7 @@ def spark_batch_score_step(settings: Settings, out: Path, now: pd.Timestamp | No
     if out.suffix.lower() == ".csv":
         raise UserError(f"--engine spark writes Parquet (a directory of parts): {out} names a "
                         "CSV file; give a .parquet path")
-    from features.spark_session import default_parallelism, spark_session
+    from features.spark.session import default_parallelism, spark_session
     from pipelines.serve_steps import CHUNK, campaign
 
     ds, moment = campaign(settings, now)

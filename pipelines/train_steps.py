@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from features.dataset import read_dataset
 from features.settings import Settings
+from features.sources.dataset import read_dataset
 from pipelines.console import UserError, console, stage, step
 from training.model_specs import DATASET_MODELS, SPECS
 
@@ -102,7 +102,7 @@ def train_models(settings: Settings, models: list[str], horizon: str | None = No
         return TrainRun(out, failed)
     for name in (m for m in ("intent", "churn") if m in models):
         step(f"{name} horizon {horizons.describe()[name]}")
-    from features.store import open_store
+    from features.online.store import open_store
     from pipelines.feature_steps import ensure_features
     from training.tracking import configure, log_result
 

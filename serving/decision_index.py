@@ -88,7 +88,7 @@ class RedisDecisionIndex:
 
     def __init__(self, url: str, namespace: str, timeout: float | None = None,
                  keep_days: float = KEEP_DAYS) -> None:
-        from features.store import budgeted_redis
+        from features.online.store import budgeted_redis
 
         self.r = budgeted_redis(url, timeout)
         self.prefix = f"nba:{namespace}:decision:"

@@ -10,12 +10,9 @@ from typing import Any
 
 import orjson
 
-from features.transforms import RESPONSE_FEATURES
+from features.repo.feature_services import service_features
 
-LOG_FIELDS = tuple(dict.fromkeys((
-    "cart_open", "cart_value", "hours_since_last_view", "hours_since_last_cart_add",
-    "hours_since_last_purchase", "hours_since_last_site", "emails_sent_24h", "emails_sent_7d",
-    "purchases_90d", "spend_90d", "consent", "unsubscribed", *RESPONSE_FEATURES)))
+LOG_FIELDS = service_features("decision_log_v1")  # the Feast feature service, in its order
 
 
 class DecisionLog:

@@ -15,8 +15,8 @@ from typing import Any
 
 import pandas as pd
 
+from features.online.store import offline_paths
 from features.settings import Settings
-from features.store import offline_paths
 from serving.catalog import load_catalog
 from serving.decision_log import DecisionLog, log_inputs
 from serving.online import OnlineFeatures, is_known
@@ -56,7 +56,7 @@ class Breaker:
     def call(self, fn, *args):
         """fn(*args), or StoreUnavailable: at once while open, or when fn fails on the store.
         Other exceptions (bugs) propagate."""
-        from features.store import StoreUnavailable, store_errors
+        from features.online.store import StoreUnavailable, store_errors
 
         if self.is_open:
             raise StoreUnavailable(f"{self.name} skipped after a recent failure "
@@ -118,7 +118,7 @@ class DecisionEngine:
             self._load_models()
 
     def _connect(self) -> None:
-        from features.store import open_store, redacted
+        from features.online.store import open_store, redacted
 
         try:
             store = open_store(self.settings, timeout=self._timeout(READ_TIMEOUT_S))
@@ -168,7 +168,7 @@ class DecisionEngine:
     def read_features(self, customer_ids: list[str], moments: list[datetime]
                       ) -> tuple[list[dict[str, Any]], bool]:
         """Online features per customer, or ({} each, degraded=True) when the store is out."""
-        from features.store import StoreUnavailable
+        from features.online.store import StoreUnavailable
 
         self._recover()
         if self.online is not None:
@@ -219,7 +219,7 @@ class DecisionEngine:
 
     def _index_put(self, decisions: list[Decision]) -> None:
         """Index the decisions for /open; a failing index never fails a decision."""
-        from features.store import StoreUnavailable
+        from features.online.store import StoreUnavailable
 
         try:
             self.index_breaker.call(self.index.put, decisions)
@@ -231,9 +231,9 @@ class DecisionEngine:
     def live(self):
         """The live updater: its own store and history clients with the write budget."""
         if self._live is None:
-            from features.history import open_history
-            from features.live import LiveUpdater
-            from features.store import open_store
+            from features.online.history import open_history
+            from features.online.live import LiveUpdater
+            from features.online.store import open_store
 
             timeout = self._timeout(WRITE_TIMEOUT_S)
             store = open_store(self.settings, timeout=timeout)
@@ -246,8 +246,8 @@ class DecisionEngine:
         """Live events -> online features; then decisions for the customers they touched.
         Behind its own breaker: while the store fails, events are validated and kept in the
         live log (for `nba events ingest --replay`) and StoreUnavailable is raised at once."""
-        from features.live import LiveUpdater
-        from features.store import StoreUnavailable, store_errors
+        from features.online.live import LiveUpdater
+        from features.online.store import StoreUnavailable, store_errors
 
         frame = pd.DataFrame(events)
         if self.live_breaker.is_open or (self._live is None and self.online is None):

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from features import feast_internals
 from features import schema as s
+from features.online import feast_internals
 from features.transforms import CONTEXT_INPUTS, REQUEST_TS, request_context
 
 if TYPE_CHECKING:

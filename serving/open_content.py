@@ -94,8 +94,8 @@ def record_opens(settings, events, flush_s: float = FLUSH_S) -> None:
 
     import pandas as pd
 
-    from features.live import LiveUpdater
-    from features.store import store_errors
+    from features.online.live import LiveUpdater
+    from features.online.store import store_errors
 
     for name in ("feast", "urllib3", "py.warnings"):
         logging.getLogger(name).setLevel(logging.ERROR)
@@ -176,7 +176,7 @@ def make_open_app():
     from fastapi import FastAPI
     from fastapi.responses import JSONResponse
 
-    from features.store import StoreUnavailable
+    from features.online.store import StoreUnavailable
     from serving import guards
 
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)

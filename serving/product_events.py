@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from features.product_events import (
+from features.online.product_events import (
     ProductState,
     Trigger,
     detect_triggers,
@@ -73,7 +73,7 @@ class ProductSync:
     def current(self, force: bool = False) -> Catalog:
         """The catalog with the latest product state (the last known one if the store
         fails: a price change is not worth a failed decision)."""
-        from features.store import store_errors
+        from features.online.store import store_errors
 
         if not force and time.monotonic() - self._checked < REFRESH_S:
             return self.catalog
@@ -144,7 +144,7 @@ def apply_product_events(engine: DecisionEngine, rows: list[Any], decide: bool,
     """Validate product events, update the shared product state, detect triggers and (when
     `decide`) decide for their audiences through the policy, at most `limit` customers.
     Store failures raise StoreUnavailable (the caller answers 503 / one-line error)."""
-    from features.store import StoreUnavailable, store_errors
+    from features.online.store import StoreUnavailable, store_errors
 
     cfg = engine.config
     changes, rejects = validate_product_events(rows, now=now)

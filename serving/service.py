@@ -54,7 +54,7 @@ WORKERS = Settings.from_env().workers
 @bentoml.asgi_app(make_open_app(), path="/open")  # GET /open/{decision_id}
 class NextBestAction:
     def __init__(self) -> None:
-        from features.store import StoreUnavailable
+        from features.online.store import StoreUnavailable
         from serving.engine import DecisionEngine
         from serving.open_content import OpenRecorder
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from features.dataset import Dataset, write_dataset
-from features.simulator import SimConfig, simulate
+from features.simulation.behavior import SimConfig, simulate
+from features.sources.dataset import Dataset, write_dataset
 
 FIXTURES = Path(__file__).parent / "fixtures"
 RETAIL_SAMPLE = FIXTURES / "online_retail_ii_sample.csv.gz"

@@ -1,5 +1,6 @@
-"""Layering: features <- training <- serving <- pipelines, never the other way round, the
-API process does not import matplotlib, and the model specs import nothing heavy."""
+"""Layering: features <- training <- serving <- pipelines, never the other way round; inside
+features/, each subpackage imports only the ones below it; the API process does not import
+matplotlib, and the model specs import nothing heavy."""
 
 from __future__ import annotations
 
@@ -15,6 +16,29 @@ FORBIDDEN = {
     "features": {"training", "serving", "pipelines"},
     "training": {"serving", "pipelines"},
 }
+
+# inside features/: the subpackages each one may import (all may import the top-level modules,
+# settings, schema, transforms and quiet, which import no subpackage)
+FEATURES_LAYERS: dict[str, set[str]] = {
+    "": set(),  # features/*.py
+    "sources": set(),
+    "repo": set(),
+    "spark": set(),
+    "offline": {"sources", "repo", "spark"},
+    "online": {"sources", "repo", "spark"},
+    "simulation": {"sources", "online"},
+}
+
+
+def imported_modules(path: Path) -> set[tuple[int, str]]:
+    """(line, module) of every absolute import in a file, lazy ones included."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found |= {(node.lineno, a.name) for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found |= {(node.lineno, f"{node.module}.{a.name}") for a in node.names}
+    return found
 
 
 def imported_packages(path: Path) -> set[tuple[int, str]]:
@@ -35,6 +59,22 @@ def test_lower_layers_do_not_import_upper_ones(package: str) -> None:
     bad = [f"{f.relative_to(ROOT)}:{line} imports {top}"
            for f in files for line, top in sorted(imported_packages(f))
            if top in FORBIDDEN[package]]
+    assert not bad, "\n".join(bad)
+
+
+def test_features_subpackages_import_only_the_layers_below() -> None:
+    root = ROOT / "features"
+    subpackages = {p.name for p in root.iterdir() if (p / "__init__.py").exists()}
+    assert subpackages == set(FEATURES_LAYERS) - {""}, "add a new subpackage to FEATURES_LAYERS"
+    bad = []
+    for f in sorted(root.rglob("*.py")):
+        rel = f.relative_to(root)
+        mine = rel.parts[0] if len(rel.parts) > 1 else ""
+        for line, module in sorted(imported_modules(f)):
+            parts = module.split(".")
+            if parts[0] == "features" and len(parts) >= 2 and parts[1] in subpackages \
+                    and parts[1] != mine and parts[1] not in FEATURES_LAYERS[mine]:
+                bad.append(f"features/{rel}:{line} imports {module}")
     assert not bad, "\n".join(bad)
 
 

@@ -19,7 +19,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from features import schema as s
-from features.dataset import Dataset
+from features.sources.dataset import Dataset
 from features.transforms import LOOKBACK
 from training import plots
 from training.labels import AFFINITY_PLAN, INTERACTION_WEIGHTS, affinity_labels, interactions

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from features import schema as s
-from features.dataset import Dataset
+from features.sources.dataset import Dataset
 from training.baselines import columns
 from training.binary import BinaryModel, BinaryTask, evaluation_figures, fit_on_frame
 from training.datasets import service_features, training_frame

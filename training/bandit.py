@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.campaign_sim import TREATMENTS
 from features.schema import TRUTH_PREFIX
+from features.simulation.campaigns import TREATMENTS
 from training.arm_stats import ArmStats, context_bucket
 
 METHODS = ("uniform", "epsilon", "thompson")

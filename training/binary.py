@@ -23,7 +23,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from features import schema as s
-from features.dataset import Dataset
+from features.sources.dataset import Dataset
 from features.transforms import ENTITY_TS
 from training import lgbm_predict, plots
 from training.baselines import (

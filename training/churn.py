@@ -9,7 +9,7 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from features import schema as s
-from features.dataset import Dataset
+from features.sources.dataset import Dataset
 from features.transforms import ENTITY_TS
 from training.binary import BinaryTask, train_binary_task
 from training.horizons import Horizons, describe

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from features import schema as s
-from features.dataset import Dataset
+from features.sources.dataset import Dataset
 from features.transforms import ENTITY_TS, customer_items
 from training import lgbm_predict, plots
 from training.datasets import service_features, training_frame

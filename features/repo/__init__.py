@@ -10,16 +10,17 @@ sees what `nba features apply` registered instead of an empty repo it would dele
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from features.repo.data_sources import OfflinePaths
-from features.repo.feature_services import feature_services
-from features.repo.feature_views import FeatureViews, feature_views
+if TYPE_CHECKING:  # Feast is imported on use: the services' names are read without it
+    from features.repo.data_sources import OfflinePaths
 
 
 def definitions(paths: OfflinePaths) -> list:
     """All Feast objects of the repository, for `FeatureStore.apply`."""
     from features.repo.entities import customer, product
+    from features.repo.feature_services import feature_services
+    from features.repo.feature_views import feature_views
 
     fvs = feature_views(paths)
     return [customer(), product(), *fvs.all(), *feature_services(fvs)]
@@ -75,5 +76,4 @@ def repo_contents(objects: list, project: str) -> Any:
                         permissions=[])
 
 
-__all__ = ["CLI_MODULE", "FeatureViews", "OfflinePaths", "definitions", "feature_views",
-           "repo_contents", "write_cli_repo"]
+__all__ = ["CLI_MODULE", "definitions", "repo_contents", "write_cli_repo"]

@@ -2,17 +2,56 @@
 
 Models never see raw epoch timestamps (they would encode calendar time); they see the
 request-time "hours since" features instead. The policy service holds everything serving needs.
+
+The services that are a list of names (`NAMED`) are also read without Feast, through
+`service_features`: the decision log logs `decision_log_v1` and the policy requires
+`policy_required_v1`, so a feature added to a service here reaches them (tests check both).
 """
 
 from __future__ import annotations
 
-from feast import FeatureService
+from typing import TYPE_CHECKING
 
-from features.repo.feature_views import FeatureViews
 from features.transforms import POLICY_ONLY_FEATURES, RESPONSE_FEATURES
+
+if TYPE_CHECKING:
+    from feast import FeatureService
+
+    from features.repo.feature_views import FeatureViews
 
 RAW_TIMESTAMPS = ("_ts",)
 HOUR_FEATURES = ("open_hour_sin", "open_hour_cos", "active_hour_sin", "active_hour_cos")
+
+# What the policy cannot decide without: a known customer missing any of them is decided on
+# defaults (reason `missing_features_defaulted`).
+POLICY_REQUIRED = ("consent", "unsubscribed", "emails_sent_24h", "emails_sent_7d", "cart_open",
+                   "purchases_90d", "spend_90d")
+# The policy's inputs kept with every decision to audit it, before the response model's.
+DECISION_AUDIT = ("cart_open", "cart_value", "hours_since_last_view",
+                  "hours_since_last_cart_add", "hours_since_last_purchase",
+                  "hours_since_last_site", "emails_sent_24h", "emails_sent_7d", "purchases_90d",
+                  "spend_90d", "consent", "unsubscribed")
+
+# name -> (features in order, description): services picked by feature name from the views
+NAMED: dict[str, tuple[tuple[str, ...], str]] = {
+    "response_v1": (
+        RESPONSE_FEATURES,
+        "Response (uplift) model inputs: logged with every decision and written into simulated "
+        "campaign logs (features/transforms.py RESPONSE_FEATURES)"),
+    "policy_required_v1": (
+        POLICY_REQUIRED,
+        "What the policy cannot decide without: a known customer missing any of them is "
+        "decided on defaults"),
+    "decision_log_v1": (
+        tuple(dict.fromkeys((*DECISION_AUDIT, *RESPONSE_FEATURES))),
+        "Logged with every decision: the policy's key inputs and response_v1 (so outcomes can "
+        "train the response model)"),
+}
+
+
+def service_features(name: str) -> tuple[str, ...]:
+    """The features of a service in `NAMED`, in order, without importing Feast."""
+    return NAMED[name][0]
 
 
 def _model_features(fvs: FeatureViews) -> list[str]:
@@ -35,6 +74,8 @@ def _picked(fvs: FeatureViews, names: tuple[str, ...]) -> list:
 
 
 def feature_services(fvs: FeatureViews) -> list[FeatureService]:
+    from feast import FeatureService
+
     model = _model_features(fvs)
     context = [f.name for f in fvs.context.features
                if f.name != "local_hour" and f.name not in POLICY_ONLY_FEATURES]
@@ -51,10 +92,8 @@ def feature_services(fvs: FeatureViews) -> list[FeatureService]:
                       fvs.profile[["utc_offset_hours"]],
                       fvs.context[["hours_since_last_email_open", "hours_since_last_site"]]],
             description="Send-time model inputs (hour-of-day profile and email behavior)"),
-        FeatureService(
-            name="response_v1", features=_picked(fvs, RESPONSE_FEATURES),
-            description="Response (uplift) model inputs: logged with every decision and written "
-                        "into simulated campaign logs (features/transforms.py RESPONSE_FEATURES)"),
+        *(FeatureService(name=name, features=_picked(fvs, names), description=description)
+          for name, (names, description) in NAMED.items()),
         FeatureService(
             name="policy_v1",
             features=[fvs.activity, fvs.items, fvs.profile, fvs.context],

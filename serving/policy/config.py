@@ -115,7 +115,7 @@ class PolicyConfig:
     # recommendations
     n_recommendations: int = 6
     max_per_category: int = 2
-    # business-event triggers (serving/policy/product_events.py, features/product_events.py)
+    # business-event triggers (serving/policy/product_events.py, features/online/product_events.py)
     price_drop_min: float = 0.10  # a price drop of at least this share of the old price
     product_interest_days: float = 14.0  # audience: viewed or carted within this window
     product_cart_boost: float = 1.5  # intent x this for a carted product (capped at 1)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from features.repo.feature_services import service_features
 from serving.policy import candidates as rules  # the context rules (candidates.py)
 from serving.policy.arbitration import best_candidate, choose, expected_value
 from serving.policy.config import PolicyConfig
@@ -44,8 +45,7 @@ from training.reasons import Reason
 from training.treatments import NONE, treatment_of
 
 # Features the policy relies on; a known customer missing any of them is decided on defaults.
-REQUIRED = ("consent", "unsubscribed", "emails_sent_24h", "emails_sent_7d", "cart_open",
-            "purchases_90d", "spend_90d")
+REQUIRED = service_features("policy_required_v1")
 NEXT_ORDER_DUE = "next_order_due"  # why re-engagement is a candidate before the next order
 
 

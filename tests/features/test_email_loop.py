@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from features import schema as s
-from features.dataset import Dataset
-from features.email_loop import LoopResult, run_loop
-from features.simulator import SimConfig, simulate
+from features.simulation.behavior import SimConfig, simulate
+from features.simulation.email_loop import LoopResult, run_loop
+from features.sources.dataset import Dataset
 
 SIM = SimConfig(customers=400, days=50, products=100, seed=3, esp_days=40)
 

@@ -16,12 +16,12 @@ import pandas as pd
 import pytest
 
 from features import schema as s
-from features.dataset import Dataset, write_dataset
-from features.history import RedisHistory
-from features.live import LiveUpdater
+from features.online.history import RedisHistory
+from features.online.live import LiveUpdater
+from features.online.store import StoreUnavailable, open_store
 from features.settings import Settings
-from features.simulator import SimConfig, simulate
-from features.store import StoreUnavailable, open_store
+from features.simulation.behavior import SimConfig, simulate
+from features.sources.dataset import Dataset, write_dataset
 from features.transforms import (
     ENTITY_TS,
     POLICY_ONLY_FEATURES,
@@ -135,7 +135,7 @@ def test_every_view_records_its_materialization(world: World) -> None:
     """Feast's record of what was materialized (read by `feast materialize-incremental`): with
     Redis the views are materialized by two processes, which must not rewrite the shared
     registry file under each other (a partial read lost entities; one write lost the other's)."""
-    from features.store_ops import VIEW_GROUPS
+    from features.online.store_ops import VIEW_GROUPS
 
     store = open_store(world.settings)
     for name in (v for g in VIEW_GROUPS for v in g):
@@ -228,7 +228,7 @@ def test_unreachable_store_is_a_quick_clear_error(tmp_path: Path) -> None:
     assert time.perf_counter() - t < 3
     # materialize too (its worker processes would fail with redis-py's own error, which
     # `nba serve` does not take for an absent store)
-    from features.store_ops import materialize_online
+    from features.online.store_ops import materialize_online
 
     with pytest.raises(StoreUnavailable, match=r"cannot reach redis://127.0.0.1:6399"):
         materialize_online(settings, pd.Timestamp("2026-01-01", tz="UTC"),
@@ -273,7 +273,7 @@ def test_a_retried_ingest_never_counts_an_event_twice(world: World) -> None:
 
 
 def test_live_logs_rotate_and_stay_bounded(tmp_path: Path) -> None:
-    from features.logfiles import append_jsonl, rotated
+    from features.online.logfiles import append_jsonl, rotated
 
     path = tmp_path / "events.jsonl"
     for i in range(200):
@@ -288,9 +288,9 @@ def test_live_logs_rotate_and_stay_bounded(tmp_path: Path) -> None:
 
 
 def test_pushed_rows_are_the_rows_feast_would_write(world: World) -> None:
-    """The live path builds Feast's online rows itself (features/feast_internals.py): the same
-    keys, value protos (nulls, NaN and empty lists included) and times as Feast's converter."""
-    from features.feast_internals import online_rows, provider
+    """The live path builds Feast's online rows itself (features/online/feast_internals.py): the
+    same keys, value protos (nulls, NaN and empty lists included) and times as Feast's converter."""
+    from features.online.feast_internals import online_rows, provider
 
     hist = world.full.events[world.full.events[s.EVENT_TS] <= world.t0]
     hist = hist[hist[s.CUSTOMER_ID].isin(world.full.customers[s.CUSTOMER_ID].iloc[:60])]
@@ -323,7 +323,7 @@ def test_redis_writes_are_the_writes_feast_would_make(world: World) -> None:
         pytest.skip("Redis only (the SQLite store is written by Feast itself)")
     from feast.infra.online_stores.helpers import _mmh3, _redis_key
 
-    from features.feast_internals import online_rows, provider, redis_client, write_redis
+    from features.online.feast_internals import online_rows, provider, redis_client, write_redis
 
     store = world.updater.store
     view = store.get_feature_view("customer_activity")
@@ -359,8 +359,8 @@ def test_a_build_made_by_code_with_other_features_is_stale(world: World) -> None
     and re-materializes (a store missing a new feature would degrade every decision)."""
     import json
 
-    from features.build import BUILD_INFO, is_built
-    from features.store import offline_paths
+    from features.offline.build import BUILD_INFO, is_built
+    from features.online.store import offline_paths
 
     paths = offline_paths(world.settings)
     info = paths.root / BUILD_INFO
@@ -385,8 +385,8 @@ def test_feast_cli_sees_the_registered_repo_and_plans_no_change(world: World) ->
     import subprocess
     import sys
 
+    from features.online.store import offline_paths
     from features.repo import CLI_MODULE, definitions, repo_contents
-    from features.store import offline_paths
 
     repo = world.settings.feature_repo_dir
     assert (repo / CLI_MODULE).exists()

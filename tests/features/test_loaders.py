@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from features import schema as s
-from features.loaders import load_events, load_transactions, parse_mapping, resolve_mapping
-from features.validation import SchemaError
+from features.sources.loaders import load_events, load_transactions, parse_mapping, resolve_mapping
+from features.sources.validation import SchemaError
 from tests.conftest import RETAIL_SAMPLE
 
 
@@ -92,7 +92,7 @@ def test_unsupported_and_missing_files(tmp_path: Path) -> None:
 def test_transactions_without_product_invoice_or_unit_price(tmp_path: Path) -> None:
     """A CDNOW-style log (customer, yyyymmdd date, units, line total; 1990s): orders are a
     customer's lines at one moment, the unit price is total / units."""
-    from features.loaders import UNSPECIFIED_PRODUCT, load_transactions
+    from features.sources.loaders import UNSPECIFIED_PRODUCT, load_transactions
 
     path = tmp_path / "cdnow.csv"
     path.write_text("customer_id,date,number_of_cds,dollar_value\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from features.product_events import (
+from features.online.product_events import (
     BACK_IN_STOCK,
     PRICE_DROP,
     ProductState,

@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 
 from features import schema as s
-from features.history import RedisHistory, SqliteHistory
-from features.product_events import ProductState, RedisProductState, interest_events
-from features.simulator import SimConfig, simulate
-from features.store import StoreUnavailable, budgeted_redis
+from features.online.history import RedisHistory, SqliteHistory
+from features.online.product_events import ProductState, RedisProductState, interest_events
+from features.online.store import StoreUnavailable, budgeted_redis
+from features.simulation.behavior import SimConfig, simulate
 from serving.decision_index import RedisDecisionIndex
 from serving.schemas import Action
 from tests.features.test_feature_store import SIM, World, _make_world
@@ -103,7 +103,7 @@ def test_cluster_serves_what_a_single_redis_serves(
         redis_cluster_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> None:
     """Materialize and live ingest into the cluster and into one Redis node: the service's fast
     read and Feast's SDK read of the cluster equal the single node's reads, for every customer."""
-    from features.feast_internals import redis_client
+    from features.online.feast_internals import redis_client
     from serving.online import OnlineFeatures
 
     full = simulate(SIM)

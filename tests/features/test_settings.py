@@ -48,8 +48,8 @@ def test_a_redis_cluster_url_gives_feasts_cluster_config(tmp_path: Path) -> None
     node list and no database (a cluster has db 0 only), and no password on disk."""
     from feast import RepoConfig
 
+    from features.online.store import redacted, repo_config_dict
     from features.settings import redis_cluster_nodes
-    from features.store import redacted, repo_config_dict
 
     url = "redis+cluster://:s3cret@r1:7000,r2.example:7001,r3/0"
     assert redis_cluster_nodes(url) == ([("r1", 7000), ("r2.example", 7001), ("r3", 6379)],

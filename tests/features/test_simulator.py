@@ -6,10 +6,10 @@ import pandas as pd
 import pytest
 
 from features import schema as s
-from features.dataset import Dataset
-from features.simulator import SimConfig, simulate
-from features.stats import activity_after_churn, behavior_stats, open_rate_by_hour_match
-from features.validation import validate_events
+from features.simulation.behavior import SimConfig, simulate
+from features.sources.dataset import Dataset
+from features.sources.stats import activity_after_churn, behavior_stats, open_rate_by_hour_match
+from features.sources.validation import validate_events
 
 
 def test_same_seed_same_data_other_seed_other_data() -> None:

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from features import schema as s
-from features.dataset import Dataset
+from features.sources.dataset import Dataset
 from features.transforms import (
     ENTITY_TS,
     REQUEST_TS,

@@ -6,7 +6,12 @@ import pandas as pd
 import pytest
 
 from features import schema as s
-from features.validation import SchemaError, validate_customers, validate_events, validate_products
+from features.sources.validation import (
+    SchemaError,
+    validate_customers,
+    validate_events,
+    validate_products,
+)
 
 NOW = pd.Timestamp("2026-03-01", tz="UTC")
 

@@ -173,8 +173,8 @@ def test_help_and_usage_errors_import_no_heavy_library() -> None:
 def test_train_on_too_short_data_is_one_error_line_per_model(tmp_path: Path) -> None:
     """Each model the data is too short for gives one `error: <model>: <reason>` line (before
     any feature is built), every model is tried, and the exit code is 2."""
-    from features.dataset import write_dataset
-    from features.simulator import SimConfig, simulate
+    from features.simulation.behavior import SimConfig, simulate
+    from features.sources.dataset import write_dataset
 
     data = tmp_path / "data"
     write_dataset(data, simulate(SimConfig(customers=60, days=3, products=20, seed=3)))

@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from features.dataset import write_dataset
-from features.product_events import interested_customers
+from features.online.product_events import interested_customers
+from features.sources.dataset import write_dataset
 from tests.pipelines.test_cli import nba
 
 pytestmark = pytest.mark.slow  # subprocesses; the run builds the features of a small world

@@ -29,8 +29,8 @@ def nineties(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_pre_2000_log_runs_the_whole_pipeline(nineties: Path, tmp_path: Path) -> None:
-    from features.dataset import read_dataset
     from features.settings import Settings
+    from features.sources.dataset import read_dataset
     from pipelines.data_steps import load_transactions_step
     from pipelines.serve_steps import batch_score_step
     from pipelines.train_steps import promote_step, train_step

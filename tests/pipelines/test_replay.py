@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from features.dataset import read_dataset
+from features.sources.dataset import read_dataset
 
 pytestmark = pytest.mark.slow  # uses the trained_world fixture
 

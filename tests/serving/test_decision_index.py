@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from features.product_events import ProductState, SqliteProductState
+from features.online.product_events import ProductState, SqliteProductState
 from features.settings import Settings
 from serving.decision_index import SqliteDecisionIndex
 from serving.product_events import ProductSync, with_state

@@ -9,7 +9,7 @@ import httpx
 import pandas as pd
 import pytest
 
-from features.product_events import interested_customers
+from features.online.product_events import interested_customers
 from tests.serving.test_service import server  # noqa: F401  (the module's service)
 
 pytestmark = pytest.mark.slow  # a real HTTP server on the trained_world fixture

@@ -16,7 +16,7 @@ import httpx
 import pandas as pd
 import pytest
 
-from features.dataset import read_dataset
+from features.sources.dataset import read_dataset
 from serving.schemas import DecisionRequest
 from tests.serving.proxy import ToggleProxy
 
@@ -46,7 +46,7 @@ def redis_world(trained_world, redis_url):
     apply_step(real)
     materialize_step(real)
     yield real
-    from features.history import RedisHistory
+    from features.online.history import RedisHistory
 
     RedisHistory(redis_url, project).clear()
 
@@ -207,8 +207,8 @@ def test_quiet_hours_win_over_the_minimum_gap() -> None:
 
 
 def test_feature_store_yaml_holds_no_password(tmp_path) -> None:
+    from features.online.store import repo_config_dict
     from features.settings import Settings
-    from features.store import repo_config_dict
 
     settings = Settings.from_env(env={}, data_dir=tmp_path / "d",
                                  online_store="redis://:s3cret@127.0.0.1:6379/0")

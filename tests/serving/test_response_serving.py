@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from features.campaign_sim import campaign_log, decision_times
-from features.dataset import read_dataset
+from features.simulation.campaigns import campaign_log, decision_times
+from features.sources.dataset import read_dataset
 from features.transforms import RESPONSE_FEATURES, customer_state_at
 from serving.schemas import DecisionRequest
 from training.policy_eval import train_response

@@ -15,7 +15,7 @@ import httpx
 import pandas as pd
 import pytest
 
-from features.dataset import read_dataset
+from features.sources.dataset import read_dataset
 from tests.serving.proxy import TcpProxy
 
 pytestmark = pytest.mark.slow  # a real HTTP server on the trained_world fixture
@@ -77,7 +77,7 @@ def server(trained_world, redis_url):
         proc.wait(timeout=20)
     except subprocess.TimeoutExpired:
         proc.kill()
-    from features.history import RedisHistory
+    from features.online.history import RedisHistory
 
     RedisHistory("redis://127.0.0.1:6379/0", project).clear()
 

@@ -13,7 +13,7 @@ from features.settings import Settings
 
 @pytest.fixture(scope="session")
 def spark() -> Iterator[object]:
-    from features.spark_session import spark_missing, spark_session
+    from features.spark.session import spark_missing, spark_session
 
     why = spark_missing()
     if why:

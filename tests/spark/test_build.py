@@ -8,12 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.build import build_offline
-from features.dataset import read_dataset, write_dataset
+from features.offline.build import build_offline
+from features.offline.spark_build import build_offline_spark
 from features.repo.data_sources import OfflinePaths
 from features.settings import Settings
-from features.simulator import SimConfig, simulate
-from features.spark_build import build_offline_spark
+from features.simulation.behavior import SimConfig, simulate
+from features.sources.dataset import read_dataset, write_dataset
 
 pytestmark = pytest.mark.slow  # Spark jobs (about a minute on two busy cores)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from features.settings import Settings, SettingsError
-from features.spark_session import local_cores, spark_missing
+from features.spark.session import local_cores, spark_missing
 from pipelines.console import UserError
 
 

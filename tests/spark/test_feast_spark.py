@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from features.online.store import offline_paths, repo_config_dict
 from features.settings import Settings
-from features.store import offline_paths, repo_config_dict
 
 
 def test_local_engine_config_is_unchanged(tmp_path: Path) -> None:
@@ -39,9 +39,9 @@ def test_spark_engine_config_uses_feasts_spark_parts(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_materialize_and_training_sets_on_spark_equal_local(spark, tmp_path: Path) -> None:
-    from features.dataset import write_dataset
-    from features.simulator import SimConfig, simulate
-    from features.store import open_store
+    from features.online.store import open_store
+    from features.simulation.behavior import SimConfig, simulate
+    from features.sources.dataset import write_dataset
     from pipelines.feature_steps import (
         apply_step,
         build_step,

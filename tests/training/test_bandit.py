@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.campaign_sim import campaign_log, decision_times
-from features.simulator import SimConfig, simulate
+from features.simulation.behavior import SimConfig, simulate
+from features.simulation.campaigns import campaign_log, decision_times
 from training.bandit import arm_stats, bucket_oracle_regret, buckets, replay
 
 

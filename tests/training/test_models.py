@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from features.dataset import read_dataset
-from features.store import open_store
+from features.online.store import open_store
+from features.sources.dataset import read_dataset
 from training.model_specs import SPECS
 from training.pyfunc import load_bundle
 from training.tracking import configure

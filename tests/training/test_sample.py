@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from features import schema as s
-from features.dataset import read_dataset, write_dataset
 from features.settings import Settings
-from features.simulator import SimConfig, simulate
+from features.simulation.behavior import SimConfig, simulate
+from features.sources.dataset import read_dataset, write_dataset
 from training.datasets import in_sample
 
 IDS = [f"c{i:06d}" for i in range(20_000)]

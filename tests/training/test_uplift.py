@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.campaign_sim import TREATMENTS, campaign_log, decision_times
 from features.schema import TRUTH_PREFIX
-from features.simulator import SimConfig, simulate
+from features.simulation.behavior import SimConfig, simulate
+from features.simulation.campaigns import TREATMENTS, campaign_log, decision_times
 from training.ope import evaluate, one_hot, uplift_curve
 from training.outcomes import join_outcomes
 from training.policy_eval import LEARNED, RANDOM, train_response

@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 
 from features import schema as s
-from features.dataset import Dataset
-from features.simulator import CATEGORIES, CATEGORY_MEDIAN_PRICE, DAY
+from features.simulation.behavior import CATEGORIES, CATEGORY_MEDIAN_PRICE, DAY
+from features.sources.dataset import Dataset
 from features.transforms import RESPONSE_FEATURES, customer_state_at
 
 TREATMENTS = ("none", "email", "email_10", "email_20")

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from features import schema as s
-from features.dataset import Dataset
+from features.sources.dataset import Dataset
 
 E = s.EventType
 

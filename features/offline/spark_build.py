@@ -1,5 +1,5 @@
-"""The offline build on Spark (`NBA_ENGINE=spark`): the same tables as `features.build`, from
-the same transform functions.
+"""The offline build on Spark (`NBA_ENGINE=spark`): the same tables as `features.offline.build`,
+from the same transform functions.
 
 Nothing is re-written for Spark. Customers are hashed into buckets; each bucket's events go to
 one `applyInPandas` call of the very function the local build runs (`customer_activity_rows`,
@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from features import schema as s
-from features.build import BuildReport, arrow_table, write_build_info
+from features.offline.build import BuildReport, arrow_table, write_build_info
 from features.repo.data_sources import OfflinePaths
 from features.settings import Settings
-from features.spark_session import default_parallelism, spark_session
+from features.spark.session import default_parallelism, spark_session
 from features.transforms import (
     customer_activity_rows,
     customer_items,
@@ -129,7 +129,7 @@ def build_offline_spark(settings: Settings, paths: OfflinePaths,
                         progress: Callable[[str], None] | None = None,
                         buckets: int | None = None) -> BuildReport:
     """Compute every feature table of the dataset in `settings.data_dir` on Spark and write them
-    to `paths` (replacing older ones), as `features.build.build_offline` does."""
+    to `paths` (replacing older ones), as `features.offline.build.build_offline` does."""
     from pyspark.sql import functions as F
 
     say = progress or (lambda _m: None)

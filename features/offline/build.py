@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from features.dataset import Dataset
 from features.repo.data_sources import OfflinePaths
+from features.sources.dataset import Dataset
 from features.transforms import (
     ENTITY_TS,
     INT_FEATURES,

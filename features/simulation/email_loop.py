@@ -25,9 +25,7 @@ import numpy as np
 import pandas as pd
 
 from features import schema as s
-from features.campaign_sim import UNSUBSCRIBE_COST, alive_at
-from features.dataset import Dataset
-from features.simulator import (
+from features.simulation.behavior import (
     CATEGORIES,
     CATEGORY_MEDIAN_PRICE,
     DAY,
@@ -35,6 +33,8 @@ from features.simulator import (
     open_probability,
     unsubscribe_probability,
 )
+from features.simulation.campaigns import UNSUBSCRIBE_COST, alive_at
+from features.sources.dataset import Dataset
 from features.transforms import customer_state_at
 
 E = s.EventType

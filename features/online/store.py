@@ -139,7 +139,7 @@ def repo_config_dict(settings: Settings, timeout: float | None = None,
         "entity_key_serialization_version": 3,
     }
     if settings.engine == "spark":  # Feast's Spark offline store and compute engine
-        from features.spark_feast import spark_feast_config
+        from features.spark.feast_config import spark_feast_config
 
         config.update(spark_feast_config(settings))
     return config
@@ -224,7 +224,7 @@ def open_store(settings: Settings, timeout: float | None = None,
         # Feast builds its Redis client lazily; build it now to give it one try per call
         import redis
 
-        from features.feast_internals import redis_client
+        from features.online.feast_internals import redis_client
 
         try:  # a cluster client reads the slot map when built
             one_try(redis_client(store))

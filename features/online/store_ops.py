@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 
 from features import schema as s
+from features.online.store import check_reachable, offline_paths, open_store
 from features.settings import Settings
-from features.store import check_reachable, offline_paths, open_store
 from features.transforms import LOOKBACK_DAYS, STICKY_EVENTS
 
 
@@ -50,8 +50,8 @@ def _materialize_views(settings: Settings, views: tuple[str, ...], start: pd.Tim
 
     from feast import FeatureStore, RepoConfig
 
+    from features.online.store import repo_config_dict
     from features.quiet import quiet_libraries
-    from features.store import repo_config_dict
 
     quiet_libraries()  # a worker process
     if settings.feast_registry:  # a SQL registry: transactions, safe to share
@@ -95,7 +95,7 @@ def materialize_online(settings: Settings, start: pd.Timestamp, end: pd.Timestam
 
 def seed_history(settings: Settings, events: pd.DataFrame, end: pd.Timestamp) -> int:
     """Replace the live history with the events the live transforms need at `end`."""
-    from features.history import open_history
+    from features.online.history import open_history
 
     recent = events[(events[s.EVENT_TS] > end - pd.Timedelta(days=LOOKBACK_DAYS + 1))
                     | events[s.EVENT_TYPE].isin([str(e) for e in STICKY_EVENTS])]

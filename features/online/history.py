@@ -118,7 +118,7 @@ class RedisHistory:
     def __init__(self, url: str, namespace: str, timeout: float | None = None) -> None:
         """`timeout`: the caller's budget per call (the service), with one try and no retry,
         its breaker taking over; None: 5 s per call with redis-py's retries (batch jobs)."""
-        from features.store import budgeted_redis
+        from features.online.store import budgeted_redis
 
         self.r = budgeted_redis(url, timeout)
         self.prefix = f"nba:{namespace}:history:"

@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from features import schema as s
-from features.dataset import Dataset
-from features.validation import sort_events
+from features.sources.dataset import Dataset
+from features.sources.validation import sort_events
 
 DAY = 86_400
 HOUR = 3_600
@@ -82,7 +82,7 @@ class SimConfig:
 
 # ------------------------------------------------------------------ email response rules
 # How a customer responds to one email (docs/simulator.md, "Email"); the closed-loop simulation
-# (features/email_loop.py) applies the same rules to the emails a policy sends.
+# (features/simulation/email_loop.py) applies the same rules to the emails a policy sends.
 def open_probability(open_base: np.ndarray, lead_hours: np.ndarray, hour_sd: np.ndarray,
                      relevance: np.ndarray, emails_7d: np.ndarray,
                      churned: np.ndarray) -> np.ndarray:

@@ -247,7 +247,7 @@ class RedisProductState:
     def __init__(self, url: str, namespace: str, timeout: float | None = None) -> None:
         from redis.cluster import RedisCluster
 
-        from features.store import budgeted_redis
+        from features.online.store import budgeted_redis
 
         self.r = budgeted_redis(url, timeout)
         tag = f"{{{namespace}}}" if isinstance(self.r, RedisCluster) else namespace
@@ -284,10 +284,10 @@ def open_product_state(settings, timeout: float | None = None) -> ProductStateSt
 
 def interest_events(history, product_ids: Iterable[str], since: pd.Timestamp) -> pd.DataFrame:
     """Views, cart adds and purchases of `product_ids` since `since` from the live event
-    history (every customer's recent events, features/history.py): the input of
+    history (every customer's recent events, features/online/history.py): the input of
     `interested_customers`. One indexed scan on SQLite; on Redis a scan of every customer's
     history (a batch cost, bounded by the history's lookback)."""
-    from features.history import COLUMNS, RedisHistory, SqliteHistory, _frame
+    from features.online.history import COLUMNS, RedisHistory, SqliteHistory, _frame
 
     wanted = {str(p) for p in product_ids}
     types = {str(t) for t in (*INTEREST_EVENTS, s.EventType.PURCHASE)}

@@ -1,5 +1,5 @@
 """Price and stock changes on a simulated world, and how interested customers respond to a
-business-event email, with known causal effects (like features/campaign_sim.py).
+business-event email, with known causal effects (like features/simulation/campaigns.py).
 
 `product_changes` draws, over a period, price changes (most of them drops of 10-30%, some
 small ones below any sensible trigger threshold) for popular in-stock products, and restocks of
@@ -11,7 +11,7 @@ customer interested in the product (viewed or carted it) to an email about it wi
   more for carted items, deeper drops (scaled by the customer's discount sensitivity) and
   restocks (pent-up demand);
 - every email beyond the customer's fatigue tolerance (emails in the past week) raises the
-  unsubscribe risk, as the simulator's own emails do (features/simulator.py).
+  unsubscribe risk, as the simulator's own emails do (features/simulation/behavior.py).
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ import numpy as np
 import pandas as pd
 
 from features import schema as s
-from features.campaign_sim import alive_at
-from features.dataset import Dataset
-from features.product_events import BACK_IN_STOCK, PRICE_CHANGE, STOCK_CHANGE
+from features.online.product_events import BACK_IN_STOCK, PRICE_CHANGE, STOCK_CHANGE
+from features.simulation.campaigns import alive_at
+from features.sources.dataset import Dataset
 
 DROPS = (0.10, 0.15, 0.20, 0.25, 0.30)
 SMALL = 0.05  # a price move below the trigger threshold

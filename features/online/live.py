@@ -2,7 +2,7 @@
 
 `LiveUpdater.ingest` validates a batch of events (bad ones go to `DATA/live/rejects.jsonl` with
 a reason), appends the good ones to a durable log (`DATA/live/events.jsonl`; both rotate, see
-features/logfiles.py) and to the history
+features/online/logfiles.py) and to the history
 store, recomputes the touched customers' features with the same transforms as the offline build,
 and pushes them to Feast's push sources. Callers batch events (the `nba events ingest` consumer
 does so by size and time) because one push of many rows costs far less than many pushes.
@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from features import schema as s
-from features.history import EventHistory, open_history
-from features.logfiles import append_jsonl
+from features.online.history import EventHistory, open_history
+from features.online.logfiles import append_jsonl
+from features.online.store import StoreUnavailable, open_store, store_errors
 from features.repo.data_sources import ACTIVITY_PUSH, ITEMS_PUSH
 from features.settings import Settings
-from features.store import StoreUnavailable, open_store, store_errors
+from features.sources.validation import validate_events
 from features.transforms import customer_activity_rows, customer_items
-from features.validation import validate_events
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -138,14 +138,14 @@ class LiveUpdater:
     def push(self, push_source: str, df: pd.DataFrame) -> None:
         """`FeatureStore.push(..., to=PushMode.ONLINE)` with the push source's views resolved
         once (Feast's push re-reads every view and service from the registry on each call: a
-        fifth of the ingest time) and the rows written by features/feast_internals.py."""
+        fifth of the ingest time) and the rows written by features/online/feast_internals.py."""
         if push_source not in self._views:
             self._views[push_source] = [
                 fv for fv in self.store.list_feature_views()
                 if fv.stream_source is not None and fv.stream_source.name == push_source]
             if not self._views[push_source]:
                 raise KeyError(f"no feature view reads push source {push_source!r}")
-        from features.feast_internals import write_online
+        from features.online.feast_internals import write_online
 
         for fv in self._views[push_source]:
             write_online(self.store, fv, df)

@@ -4,13 +4,13 @@ Keys as Feast 0.67 defines them (`SparkOfflineStoreConfig`, `SparkComputeEngineC
 `offline_store: {type: spark, spark_conf}` serves training-set retrieval
 (`get_historical_features`), `batch_engine: {type: spark.engine, partitions, spark_conf}`
 runs `materialize`. Both build their session from `spark_conf`, so they share the one the
-process already has (`features.spark_session`) and its master.
+process already has (`features.spark.session`) and its master.
 """
 
 from __future__ import annotations
 
 from features.settings import Settings
-from features.spark_session import local_cores
+from features.spark.session import local_cores
 
 
 def spark_conf(settings: Settings) -> dict[str, str]:

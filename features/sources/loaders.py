@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 
 from features import schema as s
-from features.dataset import Dataset
-from features.validation import (
+from features.sources.dataset import Dataset
+from features.sources.validation import (
     SchemaError,
     Validated,
     validate_customers,
