@@ -15,9 +15,8 @@ from typing import Any
 
 import pandas as pd
 
-from features.online.store import offline_paths
 from features.settings import Settings
-from serving.catalog import load_catalog
+from serving.catalog import load_catalog, read_popularity, with_popularity
 from serving.decision_log import DecisionLog, log_inputs
 from serving.online import OnlineFeatures, is_known
 from serving.policy import PolicyConfig, PolicyInputs, decide
@@ -83,7 +82,7 @@ class DecisionEngine:
     def __init__(self, settings: Settings, *, scorer: Scorer | None = None,
                  log_decisions: bool = True) -> None:
         self.settings = settings
-        self.catalog = load_catalog(settings.data_dir, offline_paths(settings))
+        self.catalog = load_catalog(settings.data_dir)  # popularity: on connecting
         self.config = PolicyConfig.from_settings(settings)
         self.log = (DecisionLog(settings.data_dir / "decisions", settings.log_max_bytes,
                                 max_files=max(10, 15 * (settings.log_keep + 1)))
@@ -132,6 +131,20 @@ class DecisionEngine:
         self.store, self.online, self.store_error = store, online, None
         self.breaker.open_until = 0.0
         log.info("online store connected")
+        self._read_popularity()
+
+    def _read_popularity(self) -> None:
+        """Product popularity from the online store (`product_stats`); the catalog keeps the
+        last known (0 at start) when the read fails."""
+        from features.online.store import store_errors
+
+        base = self.products.base
+        try:
+            popularity = read_popularity(self.store, list(base.products))
+        except store_errors() as exc:
+            log.warning("product popularity unavailable, keeping the last known: %s", _why(exc))
+            return
+        self.catalog = self.products.rebase(with_popularity(base, popularity))
 
     def _load_models(self) -> None:
         try:

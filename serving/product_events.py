@@ -88,6 +88,11 @@ class ProductSync:
             log.warning("product state unavailable, keeping the last catalog: %s", exc)
         return self.catalog
 
+    def rebase(self, base: Catalog) -> Catalog:
+        """A new base catalog (popularity read from the online store), state re-applied."""
+        self.base, self._version = base, -1
+        return self.current(force=True)
+
     def states_before(self, product_ids: set[str]) -> dict[str, ProductState]:
         """The state each product had before new events: the store, else the catalog."""
         stored = self.store.get_all()

@@ -18,7 +18,7 @@ import pytest
 from features import schema as s
 from features.online.history import RedisHistory
 from features.online.live import LiveUpdater
-from features.online.store import StoreUnavailable, open_store
+from features.online.store import StoreUnavailable, offline_paths, open_store
 from features.settings import Settings
 from features.simulation.behavior import SimConfig, simulate
 from features.sources.dataset import Dataset, write_dataset
@@ -469,3 +469,40 @@ def test_served_reads_equal_feast_and_do_not_grow_with_use(world: World) -> None
                 assert g is not None and np.allclose(v, g), k
             else:
                 assert v == g, k
+
+
+def test_catalog_popularity_is_read_from_the_online_product_view(world: World) -> None:
+    """Serving ranks products by the `product_stats` online view (its latest row per product),
+    which equals the offline build's last day; a product without a row counts 0."""
+    from serving.catalog import POPULARITY_COLUMNS, load_catalog, read_popularity
+    from serving.engine import DecisionEngine
+    from serving.scoring import Scorer
+
+    stats = pd.read_parquet(offline_paths(world.settings).products)
+    last = stats[stats[ENTITY_TS] == stats[ENTITY_TS].max()].set_index(s.PRODUCT_ID)
+    want = sum(last[c] * w for c, w in POPULARITY_COLUMNS.items())
+    assert want.gt(0).sum() > 10, "need popular products to compare"
+    engine = DecisionEngine(world.settings, scorer=Scorer(), log_decisions=False)
+    try:
+        got = {p: prod.popularity for p, prod in engine.catalog.products.items()}
+        assert got == pytest.approx(want.to_dict())
+        in_stock = [p for p, prod in engine.catalog.products.items() if prod.in_stock]
+        assert engine.catalog.popular == sorted(in_stock, key=lambda p: (-want.get(p, 0), p))
+    finally:
+        engine.close()
+    assert read_popularity(engine.store, ["no-such-product"]) == {"no-such-product": 0.0}
+    # the online row is what counts: change it, and a new engine ranks that product first
+    store = open_store(world.settings)
+    row = last.reset_index().iloc[[-1]].copy()
+    pid, row["product_purchases_30d"] = row[s.PRODUCT_ID].iloc[0], 10_000
+    row[ENTITY_TS] += pd.Timedelta(seconds=1)  # newer than the materialized row
+    store.write_to_online_store("product_stats", row)
+    try:
+        assert read_popularity(store, [pid])[pid] == pytest.approx(
+            want[pid] + 10_000 * POPULARITY_COLUMNS["product_purchases_30d"]
+            - last.loc[pid, "product_purchases_30d"] * POPULARITY_COLUMNS["product_purchases_30d"])
+        assert load_catalog(world.settings.data_dir).products[pid].popularity == 0.0
+    finally:
+        back = last.reset_index().iloc[[-1]].copy()
+        back[ENTITY_TS] += pd.Timedelta(seconds=2)
+        store.write_to_online_store("product_stats", back)
