@@ -268,9 +268,12 @@ class PartitionedIngest:
             sent += 1
         self.parts[batch_id] = sent
 
-    def poll(self, summary: IngestSummary, timeout: float = 0.0) -> list[tuple[int, float]]:
-        """Add worker reports to `summary`; return finished batches (id, monotonic time)."""
-        done: list[tuple[int, float]] = []
+    def poll(self, summary: IngestSummary, timeout: float = 0.0
+             ) -> list[tuple[int, int, float]]:
+        """Add worker reports to `summary`; return the batch parts pushed since the last call
+        as (batch id, partition, monotonic time its push returned): an event is visible once
+        its own partition's part is."""
+        done: list[tuple[int, int, float]] = []
         while True:
             try:
                 msg = self.outbox.get(timeout=timeout) if timeout else self.outbox.get_nowait()
@@ -281,16 +284,16 @@ class PartitionedIngest:
                 from features.online.store import StoreUnavailable
 
                 raise StoreUnavailable(msg[3])
-            _, ids, _, accepted, rejected, reasons, t = msg
+            _, ids, index, accepted, rejected, reasons, t = msg
             summary.accepted += accepted
             summary.rejected += rejected
             for k, v in reasons.items():
                 summary.rejected_by_reason[k] = summary.rejected_by_reason.get(k, 0) + v
             for b in ids:
+                done.append((b, index, t))
                 self.parts[b] -= 1
                 if self.parts[b] == 0:
                     del self.parts[b]
-                    done.append((b, t))
 
     def pending(self) -> int:
         return len(self.parts)
