@@ -186,17 +186,25 @@ def relevant_sets(future: pd.DataFrame) -> tuple[list[str], list[dict[str, float
     return list(rel), list(rel.values())
 
 
+def served_lists(events: pd.DataFrame, t: pd.Timestamp, customers: list[str]
+                 ) -> list[dict[str, Any]]:
+    """Each customer's list features as the online store holds them at `t`: the row written
+    at their last event up to `t` (its windows counted from that event, as materialization and
+    the live path write it; not re-windowed at `t`)."""
+    from features.transforms import customer_items
+
+    mine = events[events[s.CUSTOMER_ID].isin(customers) & (events[s.EVENT_TS] <= t)]
+    lists = customer_items(mine).set_index(s.CUSTOMER_ID)
+    return [lists.loc[c].to_dict() if c in lists.index else {} for c in customers]
+
+
 def served_recommendations(model: AffinityModel, events: pd.DataFrame, t: pd.Timestamp,
                            customers: list[str], popular: list[str]) -> list[list[str]]:
     """What serving recommends at `t`: each customer's factor folded in from their online list
-    features as of `t` (recent views, cart, purchases), padded with popular products."""
-    from features.transforms import customer_items
-
-    mine = events[events[s.CUSTOMER_ID].isin(customers)]
-    lists = customer_items(mine, as_of=t).set_index(s.CUSTOMER_ID)
-    rows = [lists.loc[c].to_dict() if c in lists.index else {} for c in customers]
+    features (`served_lists`: recent views, cart, purchases), padded with popular products."""
     out = []
-    for recs in model.recommend_for_items([recent_items(r) for r in rows], K):
+    for recs in model.recommend_for_items([recent_items(r) for r in served_lists(
+            events, t, customers)], K):
         top = [p for p, _ in recs]
         out.append(top + [p for p in popular if p not in top][: K - len(top)])
     return out

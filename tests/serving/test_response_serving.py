@@ -104,3 +104,27 @@ def test_batch_decisions_equal_one_by_one(world) -> None:
         for k, v in one.scores.items():
             assert (v is None and b.scores[k] is None) or v == pytest.approx(
                 b.scores[k], rel=1e-9, abs=1e-9), (c, k)
+
+
+def test_affinity_folds_in_the_lists_its_evaluation_uses(world, trained_world) -> None:
+    """Training/serving parity for the affinity model: the lists serving folds in (online
+    store) are the ones `served_lists` rebuilds from the events when training evaluates the
+    model as served, with the same interaction weights, so the recommendations are equal."""
+    from training.affinity import recent_items, served_lists
+
+    ds, engine = world
+    customers = ds.customers["customer_id"].head(300).tolist()
+    rows = engine.online.read(customers, [ds.end.timestamp()] * len(customers))
+    rebuilt = served_lists(ds.events, ds.end, customers)
+    for c, row, offline in zip(customers, rows, rebuilt, strict=True):
+        assert recent_items(row) == recent_items(offline), c
+    assert sum(bool(recent_items(r)) for r in rows) > 50
+    from training.model_specs import SPECS
+    from training.pyfunc import load_bundle
+    from training.tracking import configure
+
+    configure(trained_world[0])
+    trained = trained_world[1]["affinity"]
+    model = load_bundle(f"models:/{SPECS['affinity'].registered}/{trained.version}")
+    assert model.recommend_for_items([recent_items(r) for r in rows], 10) == \
+        model.recommend_for_items([recent_items(r) for r in rebuilt], 10)
