@@ -9,7 +9,10 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow  # each runs BentoML in a subprocess (7 s); CI runs them
 
 
 def test_bentoml_build_packages_the_service(tmp_path) -> None:
