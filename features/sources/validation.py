@@ -302,18 +302,22 @@ def _bool_col(col: pd.Series, name: str, reasons: _Reasons, default: bool) -> pd
     return pd.Series(np.where(parsed.isna(), default, parsed), index=col.index).astype(bool)
 
 
+def _ids(col: pd.Series, name: str, reasons: _Reasons) -> pd.Series:
+    """A table's id column: stripped text; a missing or repeated id refuses its row."""
+    ids = _clean_str(col)
+    reasons.add(ids.isna(), f"{name}: missing")
+    dup = ids.notna() & ids.duplicated(keep="first")
+    reasons.add(dup, lambda: f"{name}: duplicate '" + ids.astype(str) + "'")
+    return ids
+
+
 def validate_customers(raw: pd.DataFrame, dayfirst: bool | None = None) -> Validated:
     """Check and normalize a customers table."""
     require_columns(raw, s.CUSTOMER_REQUIRED, "customers")
     raw = raw.reset_index(drop=True)
     reasons = _Reasons(raw.index)
     out = pd.DataFrame(index=raw.index)
-    out[s.CUSTOMER_ID] = _clean_str(raw[s.CUSTOMER_ID])
-    reasons.add(out[s.CUSTOMER_ID].isna(), "customer_id: missing")
-
-    dup = out[s.CUSTOMER_ID].notna() & out[s.CUSTOMER_ID].duplicated(keep="first")
-    reasons.add(dup,
-                lambda: "customer_id: duplicate '" + out[s.CUSTOMER_ID].astype(str) + "'")
+    out[s.CUSTOMER_ID] = _ids(raw[s.CUSTOMER_ID], s.CUSTOMER_ID, reasons)
     if s.SIGNUP_TS in raw.columns:
         ts = parse_utc(raw[s.SIGNUP_TS], dayfirst=dayfirst)
         given = raw[s.SIGNUP_TS].notna() & (raw[s.SIGNUP_TS].astype(str).str.strip() != "")
@@ -347,11 +351,7 @@ def validate_products(raw: pd.DataFrame) -> Validated:
     raw = raw.reset_index(drop=True)
     reasons = _Reasons(raw.index)
     out = pd.DataFrame(index=raw.index)
-    out[s.PRODUCT_ID] = _clean_str(raw[s.PRODUCT_ID])
-    reasons.add(out[s.PRODUCT_ID].isna(), "product_id: missing")
-
-    dup = out[s.PRODUCT_ID].notna() & out[s.PRODUCT_ID].duplicated(keep="first")
-    reasons.add(dup, lambda: "product_id: duplicate '" + out[s.PRODUCT_ID].astype(str) + "'")
+    out[s.PRODUCT_ID] = _ids(raw[s.PRODUCT_ID], s.PRODUCT_ID, reasons)
     out[s.CATEGORY] = (
         _clean_str(raw[s.CATEGORY]) if s.CATEGORY in raw.columns else None
     )
