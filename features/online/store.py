@@ -109,6 +109,11 @@ def check_reachable(url: str, timeout: float = 1.0) -> None:
             "server running? (or unset the NBA_* setting to use the embedded default)") from None
 
 
+def registry_file_of(settings: Settings) -> Path:
+    """The embedded default's file registry (used without NBA_FEAST_REGISTRY)."""
+    return settings.feature_repo_dir.resolve() / "registry.db"
+
+
 def repo_config_dict(settings: Settings, timeout: float | None = None,
                      secret: bool = True) -> dict:
     """The Feast configuration (as in feature_store.yaml) for this dataset and settings."""
@@ -128,7 +133,7 @@ def repo_config_dict(settings: Settings, timeout: float | None = None,
         registry = {"registry_type": "sql", "path": path, "cache_ttl_seconds": 0,
                     "sqlalchemy_config_kwargs": {"pool_pre_ping": True}}
     else:
-        registry = {"registry_type": "file", "path": str(repo / "registry.db"),
+        registry = {"registry_type": "file", "path": str(registry_file_of(settings)),
                     "cache_ttl_seconds": 0}
     config = {
         "project": settings.feast_project,
@@ -199,10 +204,11 @@ def budgeted_redis(url: str, timeout: float | None = None):
 
 
 def open_store(settings: Settings, timeout: float | None = None,
-               need_online: bool = True) -> FeatureStore:
+               need_online: bool = True, registry_file: Path | None = None) -> FeatureStore:
     """A `FeatureStore` for the dataset in `settings.data_dir` (servers checked first; the
     online store only when `need_online`); `timeout` bounds every online-store socket call
-    (seconds; None: the client default)."""
+    (seconds; None: the client default). `registry_file`: read and record a file registry at
+    this path instead (a worker's private copy, see store_ops.materialize_online)."""
     import yaml
     from feast import FeatureStore, RepoConfig
 
@@ -212,6 +218,8 @@ def open_store(settings: Settings, timeout: float | None = None,
     repo: Path = settings.feature_repo_dir
     repo.mkdir(parents=True, exist_ok=True)
     cfg = repo_config_dict(settings, timeout)
+    if registry_file is not None:
+        cfg["registry"] = {**cfg["registry"], "path": str(registry_file)}
     # for the feast CLI: no password on disk (see _redis_connection_string), owner-only
     yaml_path = repo / "feature_store.yaml"
     yaml_path.write_text(yaml.safe_dump(repo_config_dict(settings, secret=False),

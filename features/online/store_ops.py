@@ -8,7 +8,12 @@ from pathlib import Path
 import pandas as pd
 
 from features import schema as s
-from features.online.store import check_reachable, offline_paths, open_store
+from features.online.store import (
+    check_reachable,
+    offline_paths,
+    open_store,
+    registry_file_of,
+)
 from features.settings import Settings
 from features.transforms import LOOKBACK_DAYS, STICKY_EVENTS
 
@@ -48,9 +53,6 @@ def _materialize_views(settings: Settings, views: tuple[str, ...], start: pd.Tim
     import shutil
     import tempfile
 
-    from feast import FeatureStore, RepoConfig
-
-    from features.online.store import repo_config_dict
     from features.quiet import quiet_libraries
 
     quiet_libraries()  # a worker process
@@ -58,15 +60,11 @@ def _materialize_views(settings: Settings, views: tuple[str, ...], start: pd.Tim
         open_store(settings).materialize(start.to_pydatetime(), end.to_pydatetime(),
                                          feature_views=list(views))
         return
-    cfg = repo_config_dict(settings)
     with tempfile.TemporaryDirectory(prefix="nba-registry-") as tmp:
         copy = Path(tmp) / "registry.db"
-        shutil.copyfile(cfg["registry"]["path"], copy)
-        cfg["registry"] = {**cfg["registry"], "path": str(copy)}
-        store = FeatureStore(config=RepoConfig(
-            repo_path=settings.feature_repo_dir.resolve(), **cfg))
-        store.materialize(start.to_pydatetime(), end.to_pydatetime(),
-                          feature_views=list(views))
+        shutil.copyfile(registry_file_of(settings), copy)
+        open_store(settings, registry_file=copy).materialize(
+            start.to_pydatetime(), end.to_pydatetime(), feature_views=list(views))
 
 
 def materialize_online(settings: Settings, start: pd.Timestamp, end: pd.Timestamp) -> None:
