@@ -340,6 +340,13 @@ ITEM_FEATURES = ("cart_products", "recent_views", "recent_purchases", "open_hour
 MAX_CART, MAX_RECENT = 5, 10
 
 
+def _pair_keys(cust: np.ndarray, prod: np.ndarray) -> np.ndarray:
+    """One integer per (customer code, product), ordered by customer then product code (a
+    missing product is one value)."""
+    codes = pd.factorize(prod)[0].astype(np.int64) + 1
+    return cust.astype(np.int64) * (int(codes.max(initial=0)) + 1) + codes
+
+
 def _recent_distinct(cust: np.ndarray, t: np.ndarray, prod: np.ndarray, mask: np.ndarray,
                      limit: int) -> dict[int, list[str]]:
     """Per customer code: distinct products among `mask` events, newest first, at most `limit`
@@ -349,11 +356,9 @@ def _recent_distinct(cust: np.ndarray, t: np.ndarray, prod: np.ndarray, mask: np
     if not len(idx):
         return {}
     order = idx[np.lexsort((-t[idx], cust[idx]))]  # by customer, newest first (stable)
-    c = cust[order]
-    codes = pd.factorize(prod[order])[0].astype(np.int64) + 1  # a missing product is one value
-    _, first = np.unique(c.astype(np.int64) * (int(codes.max()) + 1) + codes, return_index=True)
+    _, first = np.unique(_pair_keys(cust[order], prod[order]), return_index=True)
     keep = np.sort(first)  # each (customer, product) at its newest event, order kept
-    c = c[keep]
+    c = cust[order][keep]
     starts = np.flatnonzero(np.r_[True, c[1:] != c[:-1]])
     rank = np.arange(len(c)) - np.repeat(starts, np.diff(np.r_[starts, len(c)]))
     top = rank < limit
@@ -400,9 +405,9 @@ def customer_items(events: pd.DataFrame, as_of: pd.Timestamp | None = None) -> p
     cart_ev = is_type(E.ADD_TO_CART, E.REMOVE_FROM_CART) & in30 & (t > last_buy[cust])
     # The latest cart event per (customer, product) decides whether the item is still in.
     idx = np.flatnonzero(cart_ev)
-    codes = pd.factorize(prod[idx])[0].astype(np.int64) + 1
-    pos = np.lexsort((t[idx], codes, cust[idx]))  # stable: ties keep the log order
-    pair = cust[idx[pos]].astype(np.int64) * (int(codes.max(initial=0)) + 1) + codes[pos]
+    keys = _pair_keys(cust[idx], prod[idx])
+    pos = np.lexsort((t[idx], keys))  # stable: ties keep the log order
+    pair = keys[pos]
     still_in = np.zeros(len(t), dtype=bool)
     if len(pos):  # the last event of each (customer, product)
         still_in[idx[pos][np.r_[pair[1:] != pair[:-1], True]]] = True
