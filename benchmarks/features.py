@@ -196,10 +196,10 @@ def _verify(store, event) -> bool:
 def _steady_partitioned(pool, store, stream: pd.DataFrame, rate: float):
     """As `_steady_stream`, with ingest in worker processes (submit, then collect); each event
     counts as visible when its own partition's push returned."""
-    from pipelines.ingest import IngestSummary, partition_of
+    from pipelines.ingest import IngestSummary
 
     n = len(stream)
-    part = stream[s.CUSTOMER_ID].astype(str).map(lambda c: partition_of(c, pool.n)).to_numpy()
+    part = pool.partitions(stream)
     start = time.monotonic()
     fresh: list[float] = []
     spans: dict[int, tuple[int, int]] = {}

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
 import orjson
 import pandas as pd
 
@@ -261,12 +262,15 @@ class PartitionedIngest:
         self.parts: dict[int, int] = {}  # batch id -> partitions still running
 
     def submit(self, batch_id: int, events: pd.DataFrame) -> None:
-        part = events["customer_id"].astype(str).map(lambda c: partition_of(c, self.n))
         sent = 0
-        for i, frame in events.groupby(part.to_numpy()):
+        for i, frame in events.groupby(self.partitions(events)):
             self.inboxes[int(i)].put((batch_id, frame))
             sent += 1
         self.parts[batch_id] = sent
+
+    def partitions(self, events: pd.DataFrame) -> np.ndarray:
+        """The partition (worker) of each event: by customer, so per-customer order is kept."""
+        return events["customer_id"].astype(str).map(lambda c: partition_of(c, self.n)).to_numpy()
 
     def poll(self, summary: IngestSummary, timeout: float = 0.0
              ) -> list[tuple[int, int, float]]:
