@@ -218,6 +218,11 @@ class Settings:
         return int(self.log_max_mb * 1024 * 1024)
 
     @property
+    def compiled_models_dir(self) -> Path:
+        """Champion boosters compiled for batch scoring, by model hash (a cache: safe to delete)."""
+        return self.data_dir / "cache" / "compiled_models"
+
+    @property
     def models_dir(self) -> Path:
         """Per-dataset training outputs (evaluation tables, plots) before they go to MLflow."""
         return self.data_dir / "models"

@@ -33,15 +33,17 @@ def typed_decisions(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def decide_partition(settings: Settings, moment: datetime, chunk: int
+def decide_partition(settings: Settings, moment: datetime, chunk: int,
+                     compile_new: bool = False
                      ) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
-    """The `mapInPandas` function: frames of `customer_id` in, decision rows out."""
+    """The `mapInPandas` function: frames of `customer_id` in, decision rows out (each Python
+    worker's engine as a batch worker's: `serve_steps._start_worker`)."""
 
     def run(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         from pipelines import serve_steps
 
         if serve_steps._ENGINE is None:  # one engine per Python worker (reused across tasks)
-            serve_steps._start_worker(settings, freeze=False)
+            serve_steps._start_worker(settings, freeze=False, compile_new=compile_new)
         for frame in frames:
             ids = frame["customer_id"].astype(str).tolist()
             for i in range(0, len(ids), chunk):
@@ -58,13 +60,15 @@ def spark_batch_score_step(settings: Settings, out: Path, now: pd.Timestamp | No
         raise UserError(f"--engine spark writes Parquet (a directory of parts): {out} names a "
                         "CSV file; give a .parquet path")
     from features.spark.session import default_parallelism, spark_session
-    from pipelines.serve_steps import CHUNK, campaign
+    from pipelines.serve_steps import CHUNK, COMPILE_MIN_DECISIONS, campaign
 
     ds, moment = campaign(settings, now)
     spark = spark_session(settings)
     n = partitions or default_parallelism(settings)
     ids = spark.createDataFrame(ds.customers[["customer_id"]].astype(str)).repartition(n)
-    decided = ids.mapInPandas(decide_partition(settings, moment, CHUNK), DECISION_SCHEMA)
+    run = decide_partition(settings, moment, CHUNK,
+                           compile_new=len(ds.customers) >= COMPILE_MIN_DECISIONS)
+    decided = ids.mapInPandas(run, DECISION_SCHEMA)
     decided.write.mode("overwrite").parquet(str(out))
     counts = spark.read.parquet(str(out)).groupBy("action").count().toPandas()
     return counts.set_index("action")["count"].sort_values(ascending=False)

@@ -72,6 +72,14 @@ class Scorer:
                 self.versions.pop(name, None)
                 self.missing.append(name)
 
+    def compile(self) -> None:
+        """Compile (or load) every booster for batches now rather than in the first batch, when
+        `training.lgbm_compiled` is enabled: one batch of empty rows through each model."""
+        from training.lgbm_predict import FAST_ROWS
+
+        if self.bundles:
+            self.score([{}] * (FAST_ROWS + 1))
+
     def _matrix(self, name: str, rows: Sequence[dict[str, Any]]) -> np.ndarray:
         cols = self.bundles[name].feature_names
         return np.array([[np.nan if (v := r.get(c)) is None else v for c in cols] for r in rows],

@@ -4,7 +4,8 @@
 before a single tree is read, which dominates a one-customer decision that calls a dozen
 boosters. LightGBM's C API has a path made for this (`LGBM_BoosterPredictForMatSingleRowFast`,
 set up once per booster): same trees, same results, a few microseconds per row. Larger inputs
-go through `Booster.predict` (on one thread: serving processes own one core each).
+go through `Booster.predict` (on one thread: serving processes own one core each), or in batch
+scoring through the boosters compiled to machine code (`lgbm_compiled`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import weakref
 import lightgbm as lgb
 import numpy as np
 from lightgbm.basic import _LIB, _safe_call
+
+from training import lgbm_compiled
 
 FAST_ROWS = 16  # up to this many rows: the single-row fast path, row by row
 _NORMAL, _RAW = 0, 1  # C_API_PREDICT_NORMAL, C_API_PREDICT_RAW_SCORE
@@ -88,6 +91,9 @@ def predict(booster: lgb.Booster, X: np.ndarray, raw_score: bool = False) -> np.
     config = (_config(booster, _RAW if raw_score else _NORMAL, X.shape[1])
               if X.ndim == 2 and len(X) <= FAST_ROWS else None)
     if config is None:
+        fast = lgbm_compiled.compiled(booster, raw_score) if len(X) > FAST_ROWS else None
+        if fast is not None:
+            return fast(X)
         return booster.predict(X, raw_score=raw_score, num_threads=1)
     out = config.rows(X)
     return out[:, 0] if config.width == 1 else out

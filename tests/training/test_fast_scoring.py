@@ -112,3 +112,36 @@ def test_closed_form_fold_in_ranks_like_implicit() -> None:
     for mine, t, s in zip(got[:-1], top, scores, strict=True):
         assert [p for p, _ in mine] == [f"p{j}" for j in t]
         np.testing.assert_allclose([v for _, v in mine], s, rtol=1e-4, atol=1e-5)
+
+
+def test_compiled_batch_predictions_equal_lightgbm(data, tmp_path, monkeypatch) -> None:
+    """Batch scoring's compiled boosters (lleaves) answer as LightGBM does, NaN and categorical
+    splits included; the object code is cached by model and reused by another process's
+    compiler; a compiled booster that disagreed would be replaced by LightGBM."""
+    from training import lgbm_compiled
+
+    X, y = data
+    boosters = [_fit(X, y, "regression", 1), _fit(X, (y > 0).astype(int), "binary", 2),
+                _fit(X, np.digitize(y, [-1, 0, 1]), "multiclass", 3, num_class=4)]
+    lgbm_compiled.enable(tmp_path)
+    try:
+        for booster in boosters:
+            for raw in (False, True):
+                got = lgbm_predict.predict(booster, X, raw)
+                assert lgbm_compiled.compiled(booster, raw) is not None
+                np.testing.assert_allclose(got, booster.predict(X, raw_score=raw),
+                                           rtol=1e-12, atol=1e-12)
+        cached = sorted(tmp_path.glob("*.o"))
+        assert len(cached) == 6
+        stamps = [p.stat().st_mtime_ns for p in cached]
+        lgbm_compiled.enable(tmp_path)  # a new process: loads, does not compile again
+        again = lgbm_predict.predict(boosters[2], X, True)
+        np.testing.assert_allclose(again, boosters[2].predict(X, raw_score=True), rtol=1e-12)
+        assert [p.stat().st_mtime_ns for p in sorted(tmp_path.glob("*.o"))] == stamps
+
+        monkeypatch.setattr(lgbm_compiled, "_agrees", lambda *a: False)
+        wrong = lgbm_predict.predict(boosters[0], X, False)  # falls back, and stays there
+        np.testing.assert_allclose(wrong, boosters[0].predict(X), rtol=1e-12)
+        assert lgbm_compiled.compiled(boosters[0], False) is None
+    finally:
+        lgbm_compiled.disable()
