@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Path, Query
 
-from serving.policy.inputs import PolicyInputs
+from serving.policy.inputs import PolicyInputs, Scores
 from serving.policy.open_content import OpenContent, render
 from serving.policy.product_events import LEAD_REASON, ProductTrigger
 from serving.schemas import TIME_DOC, YEAR_PATTERN, Action
@@ -153,7 +153,7 @@ def open_content(engine: DecisionEngine, decision_id: str, now: datetime,
     cid = stored["customer_id"]
     engine.catalog = engine.products.current()
     rows, degraded = engine.read_features([cid], [now])
-    scores = engine.scorer.score(rows)[0]
+    scores = Scores() if degraded else engine.scorer.score(rows)[0]  # outage: blocks as sent
     action = Action(stored["action"])
     lead = next((p for p, why in stored["recs"] if why == LEAD_REASON.get(action)), None)
     trigger = ProductTrigger(action.value, lead) if lead is not None else None
