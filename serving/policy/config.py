@@ -55,6 +55,18 @@ class PolicyConfig:
     # engagement tiers (engagement.py): engagement_score >= high -> high, >= medium -> medium
     engagement_high: float = 0.5
     engagement_medium: float = 0.2
+    # message intensity (engagement.py): the tier's intensity shapes the emails of
+    # `intensity_actions` when it is in `intensity_treatments` (empty: a label only). premium:
+    # the first `premium_pool` affinities re-ranked by affinity x (price / their median price)
+    # ** premium_price_weight; reactivation: the top `reactivation_keep` affinities, then
+    # best-sellers, under the reactivation subject. Off by default: neither gained on the
+    # simulator (benchmarks/adaptive.py, docs/policy.md)
+    intensity_treatments: tuple[str, ...] = ()
+    intensity_actions: tuple[str, ...] = (Action.BROWSE_ABANDONMENT,
+                                          Action.POST_PURCHASE_CROSS_SELL, Action.RE_ENGAGEMENT)
+    premium_pool: int = 12
+    premium_price_weight: float = 1.0
+    reactivation_keep: int = 2
     # adaptive frequency (frequency.py): weekly cap per tier and when saturated (this many
     # emails in a row unopened, no recent visit), never above cap_per_week
     adaptive_frequency: bool = True

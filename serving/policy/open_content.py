@@ -3,8 +3,10 @@
 Given what the email was decided with (the decision index's compact record) and the
 customer's features and scores now, `render` returns the blocks to show: products still
 sellable to the customer (bought since or out of stock removed, the rest re-ranked with the
-latest affinity and back-filled), the offer unless it expired or the products' margins no
-longer allow it (with its countdown), and the headline variant for the current intent tier.
+latest affinity and the current engagement tier's intensity, and back-filled), the offer
+unless it expired or the products' margins no longer allow it (with its countdown), and the
+headline variant for the current intent tier (the reactivation subject for reactivation
+content).
 When the online store is out (`inp.degraded`) nothing is recomputed from the customer's
 features or scores: the headline, offer and products are as sent, less the products the catalog
 shows out of stock (stock is product state, not the customer store), and the offer still
@@ -19,6 +21,7 @@ from pydantic import BaseModel, Field
 
 from serving.policy.config import PolicyConfig
 from serving.policy.decide import recommendations, subject
+from serving.policy.engagement import content_intensity, engagement_tier
 from serving.policy.inputs import Catalog, PolicyInputs
 from serving.policy.offers import discount_cap
 from serving.schemas import Action, Offer, OfferType, Recommendation, Variant
@@ -59,7 +62,8 @@ def _exceeds_margin(offer: Offer, action: Action, inp: PolicyInputs, cfg: Policy
 
 
 def _products(action: Action, stored: dict, inp: PolicyInputs, cfg: PolicyConfig,
-              catalog: Catalog, reasons: list[str]) -> tuple[list[Recommendation], list[str]]:
+              catalog: Catalog, intensity: str | None, reasons: list[str]
+              ) -> tuple[list[Recommendation], list[str]]:
     """The products to show and those removed since the send (adds their reasons)."""
     degraded = inp.degraded  # no customer features: nothing known bought, nothing re-ranked
     bought = set() if degraded else set(inp.items("recent_purchases"))
@@ -82,7 +86,7 @@ def _products(action: Action, stored: dict, inp: PolicyInputs, cfg: PolicyConfig
                  if w not in PINNED]
         reasons.append(Reason.OPEN_RECS_AS_SENT)
         return recs, removed
-    fresh, _ = recommendations(action, inp, cfg, catalog)  # today's affinity, popular back-fill
+    fresh, _ = recommendations(action, inp, cfg, catalog, intensity)  # today's affinity
     have = {r.product_id for r in recs} | set(removed)
     recs += [r for r in fresh if r.product_id not in have]
     recs = recs[: max(cfg.n_recommendations, sum(1 for _, w in kept if w in PINNED))]
@@ -98,7 +102,8 @@ def render(decision_id: str, stored: dict, inp: PolicyInputs, cfg: PolicyConfig,
     reasons: list[str] = []
     if inp.degraded:
         reasons.append(Reason.STORE_UNAVAILABLE_STORED_CONTENT)
-    recs, removed = _products(action, stored, inp, cfg, catalog, reasons)
+    intensity = content_intensity(engagement_tier(inp, cfg), action, cfg)  # the tier now
+    recs, removed = _products(action, stored, inp, cfg, catalog, intensity, reasons)
     offer = Offer(type=OfferType(stored["offer"][0]), value=float(stored["offer"][1]))
     expires = left = None
     if offer.type != OfferType.NONE:
@@ -117,7 +122,7 @@ def render(decision_id: str, stored: dict, inp: PolicyInputs, cfg: PolicyConfig,
     shown = Variant(stored["variant"]) if stored.get("variant") else None
     intent = None if inp.degraded else inp.scores.intent  # an outage scores empty rows
     if intent is not None and action != Action.NONE:
-        shown, why = subject(action, intent, cfg)
+        shown, why = subject(action, intent, cfg, intensity)
         reasons.append(Reason.OPEN_VARIANT.with_(why))
     else:
         reasons.append(Reason.OPEN_VARIANT_AS_SENT)
