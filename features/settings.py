@@ -97,6 +97,11 @@ class Settings:
     quiet_start_hour: int = field(default=22, metadata=_env("NBA_QUIET_START_HOUR"))
     # customer-local, exclusive
     quiet_end_hour: int = field(default=7, metadata=_env("NBA_QUIET_END_HOUR"))
+    # the last email counts as ignored (a follow-up candidate) when unopened this long
+    followup_ignored_hours: float = field(default=48.0,
+                                          metadata=_env("NBA_FOLLOWUP_IGNORED_HOURS"))
+    # a price change is a price-drop trigger when the price fell by at least this percent
+    price_drop_min_pct: float = field(default=10.0, metadata=_env("NBA_PRICE_DROP_MIN_PCT"))
     # live and decision logs rotate past this size ...
     log_max_mb: float = field(default=64.0, metadata=_env("NBA_LOG_MAX_MB"))
     # ... keeping this many older parts (bounded disk)
@@ -184,6 +189,12 @@ class Settings:
         if not re.fullmatch(r"local(\[(\*|\d+)(,\d+)?\])?|yarn|\w[\w+]*://\S+", self.spark_master):
             raise SettingsError(f"NBA_SPARK_MASTER={self.spark_master!r}: expected local[N], "
                                 "spark://host:port, k8s://https://host:port or yarn")
+        if self.followup_ignored_hours <= 0:
+            raise SettingsError(f"NBA_FOLLOWUP_IGNORED_HOURS={self.followup_ignored_hours}: "
+                                "expected hours > 0")
+        if not 0 < self.price_drop_min_pct < 100:
+            raise SettingsError(f"NBA_PRICE_DROP_MIN_PCT={self.price_drop_min_pct}: expected a "
+                                "percent 0 < x < 100")
         for name in ("quiet_start_hour", "quiet_end_hour"):
             if not 0 <= getattr(self, name) <= 23:
                 raise SettingsError(f"NBA_{name.upper()}: expected an hour 0..23")

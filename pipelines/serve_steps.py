@@ -14,6 +14,7 @@ from features.settings import Settings
 from features.sources.dataset import read_dataset
 from pipelines.console import UserError, console
 from pipelines.data_steps import write_table
+from serving.policy.config import PolicyConfig
 from serving.schemas import Decision, DecisionRequest
 
 CHUNK = 1_000
@@ -187,6 +188,7 @@ def serve(settings: Settings, host: str, port: int, insecure: bool = False) -> N
     """Replace this process with the BentoML server (exec: signals such as SIGTERM from a
     supervisor reach the server itself, and nothing is left running on the port)."""
     check_bind(settings, host, insecure)
+    PolicyConfig.from_settings(settings)  # a setting the policy cannot use: one line, before exec
     env = serve_env(settings)
     cmd = [sys.executable, "-m", "bentoml", "serve", "serving.service:NextBestAction",
            "--host", host, "--port", str(port)]

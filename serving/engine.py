@@ -17,7 +17,7 @@ import pandas as pd
 
 from features.settings import Settings
 from serving.catalog import load_catalog, read_popularity, with_popularity
-from serving.decision_log import DecisionLog, log_inputs
+from serving.decision_log import daily_log, log_inputs
 from serving.online import OnlineFeatures, is_known
 from serving.policy import PolicyConfig, PolicyInputs, decide
 from serving.product_events import ProductSync
@@ -84,9 +84,7 @@ class DecisionEngine:
         self.settings = settings
         self.catalog = load_catalog(settings.data_dir)  # popularity: on connecting
         self.config = PolicyConfig.from_settings(settings)
-        self.log = (DecisionLog(settings.data_dir / "decisions", settings.log_max_bytes,
-                                max_files=max(10, 15 * (settings.log_keep + 1)))
-                    if log_decisions else None)
+        self.log = daily_log(settings, "decisions") if log_decisions else None
         self.breaker = Breaker("online store")
         self.live_breaker = Breaker("live path")
         self.bandit = load_bandit(settings, self.config)

@@ -3,12 +3,13 @@ scores now, render the email's blocks (serving/policy/open_content.py) and recor
 
 The lookup is one keyed read in the decision index (serving/decision_index.py) behind its own
 breaker and the read budget; the features come through the engine's budgeted, breaker-guarded
-read (a store outage renders the blocks as sent, flagged `degraded`). The open is recorded as an
-`email_open` event through the live path, off the request: `OpenRecorder` hands opens to a
-child process that batches them and ingests them every `FLUSH_S` (the feature update costs
-tens of ms of pandas per batch, the open must not wait for it nor share the worker's GIL).
-Its event id is derived from the decision id, so a mail client
-fetching the email five times records one open.
+read (a store outage renders the blocks as sent, flagged `degraded`). The open is recorded off
+the request: `OpenRecorder` hands each render to a child process that batches them every
+`FLUSH_S`, appends what was shown to the open log (`DATA/opens/opens-YYYY-MM-DD.jsonl`, one
+line per fetch, like the decision log) and ingests an `email_open` event through the live path
+(the feature update costs tens of ms of pandas per batch: the open must not wait for it nor
+share the worker's GIL). The event id is derived from the decision id, so a mail client
+fetching the email five times records one open (and five lines of what it showed).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Path, Query
 
-from serving.policy.inputs import PolicyInputs
+from serving.policy.inputs import PolicyInputs, Scores
 from serving.policy.open_content import OpenContent, render
 from serving.policy.product_events import LEAD_REASON, ProductTrigger
 from serving.schemas import TIME_DOC, YEAR_PATTERN, Action
@@ -45,13 +46,20 @@ def open_event(decision_id: str, customer_id: str, at: datetime) -> dict[str, An
             "campaign_id": decision_id}
 
 
+def open_record(content: OpenContent) -> dict[str, Any]:
+    """One line of the open log: what the open showed (decision, time, headline, offer and its
+    countdown, products and those removed, scores, reasons, whether degraded)."""
+    return content.model_dump(mode="json")
+
+
 class OpenRecorder:
-    """Records opens through the live path from a child process:
-    the feature update is pandas work that would hold this worker's GIL for tens of ms per
-    batch and double the opens' latency (measured: p50 5 -> 11 ms, p99 20 -> 48 ms with a
-    thread). The worker only puts the event on a queue; the child batches what arrived within
-    `FLUSH_S`, ingests it (`LiveUpdater`, the `nba events ingest` path) at a lower CPU
-    priority, and keeps the events in the live log for replay when the store is down."""
+    """Records opens from a child process: the feature update is pandas work that would hold
+    this worker's GIL for tens of ms per batch and double the opens' latency (measured: p50
+    5 -> 11 ms, p99 20 -> 48 ms with a thread). The worker only puts the event and what was
+    shown on a queue; the child batches what arrived within `FLUSH_S` and, at a lower CPU
+    priority, appends what was shown to the open log, ingests the events (`LiveUpdater`, the
+    `nba events ingest` path), and keeps them in the live log for replay when the store is
+    down."""
 
     def __init__(self, settings, flush_s: float = FLUSH_S) -> None:
         self.settings, self.flush_s = settings, flush_s
@@ -59,13 +67,14 @@ class OpenRecorder:
         self._process = None
         self.dropped = 0
 
-    def add(self, event: dict[str, Any]) -> None:
+    def add(self, event: dict[str, Any], shown: dict[str, Any]) -> None:
+        """Queue an open: its `email_open` event and its open-log line."""
         import queue
 
         if self._process is None or not self._process.is_alive():
             self.start()
         try:
-            self._queue.put_nowait(event)
+            self._queue.put_nowait((event, shown))
         except queue.Full:
             self.dropped += 1
 
@@ -86,55 +95,77 @@ class OpenRecorder:
             self._process.join(timeout=10)
 
 
-def record_opens(settings, events, flush_s: float = FLUSH_S) -> None:
-    """The recorder process: batches of opens -> the live path, until told to stop (None) or
-    its parent is gone."""
+def record_opens(settings, opens, flush_s: float = FLUSH_S, nice: int = 5) -> None:
+    """The recorder process: batches of (event, shown) -> the open log and the live path, until
+    told to stop (None) or its parent is gone."""
     import os
-    import queue
-
-    import pandas as pd
 
     from features.online.live import LiveUpdater
     from features.online.store import store_errors
+    from serving.decision_log import daily_log
 
     for name in ("feast", "urllib3", "py.warnings"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    os.nice(5)  # decisions first: opens are recorded when a core is free
+    os.nice(nice)  # decisions first: opens are recorded when a core is free
     parent = os.getppid()
+    shown_log = daily_log(settings, "opens")
     try:  # set up now (seconds of imports and connections), not at the first open
         updater = LiveUpdater(settings)
     except store_errors() as exc:
         log.warning("open recorder: live path unavailable at start (%s); retrying per batch", exc)
         updater = None
     while os.getppid() == parent:
-        try:
-            first = events.get(timeout=flush_s)
-        except queue.Empty:
-            continue
-        batch, stop = {}, first is None
-        if first is not None:
-            batch[first["event_id"]] = first
-        while not stop:
-            try:
-                e = events.get_nowait()
-            except queue.Empty:
-                break
-            if e is None:
-                stop = True
-            else:
-                batch.setdefault(e["event_id"], e)  # repeated fetches: one open
+        batch, stop = _next_batch(opens, flush_s)
         if batch:
-            frame = pd.DataFrame(list(batch.values()))
-            try:
-                updater = updater or LiveUpdater(settings)
-                updater.ingest(frame)
-            except store_errors() as exc:
-                log.warning("opens not recorded live (%d kept for replay): %s", len(batch), exc)
-                LiveUpdater.rejects_only(settings).keep(frame)
-                updater = None
+            updater = _record(settings, batch, shown_log, updater)
         if stop:
             break
-        time.sleep(flush_s)  # let opens accumulate: one feature update per batch
+        if batch:
+            time.sleep(flush_s)  # let opens accumulate: one feature update per batch
+    shown_log.close()
+
+
+def _next_batch(opens, flush_s: float) -> tuple[list[tuple[dict, dict]], bool]:
+    """The opens waiting (the first within `flush_s`), and whether the stop sign (None) came."""
+    import queue
+
+    batch: list[tuple[dict, dict]] = []
+    try:
+        item = opens.get(timeout=flush_s)
+        while item is not None:
+            batch.append(item)
+            item = opens.get_nowait()
+    except queue.Empty:
+        return batch, False
+    return batch, True
+
+
+def _record(settings, batch: list[tuple[dict, dict]], shown_log, updater):
+    """One batch: every render to the open log, one `email_open` per decision to the live path
+    (kept for replay when the store is down). Returns the updater (None after a failure)."""
+    from datetime import UTC
+
+    import pandas as pd
+
+    from features.online.live import LiveUpdater
+    from features.online.store import store_errors
+
+    try:
+        shown_log.write([shown for _, shown in batch], datetime.now(UTC))
+    except OSError as exc:  # a full disk must not stop the opens reaching the features
+        log.warning("open log not written (%d opens): %s", len(batch), exc)
+    events: dict[str, dict] = {}
+    for event, _ in batch:
+        events.setdefault(event["event_id"], event)  # repeated fetches: one open
+    frame = pd.DataFrame(list(events.values()))
+    try:
+        updater = updater or LiveUpdater(settings)
+        updater.ingest(frame)
+    except store_errors() as exc:
+        log.warning("opens not recorded live (%d kept for replay): %s", len(events), exc)
+        LiveUpdater.rejects_only(settings).keep(frame)
+        updater = None
+    return updater
 
 
 def lookup(engine: DecisionEngine, decision_id: str) -> dict[str, Any]:
@@ -153,14 +184,14 @@ def open_content(engine: DecisionEngine, decision_id: str, now: datetime,
     cid = stored["customer_id"]
     engine.catalog = engine.products.current()
     rows, degraded = engine.read_features([cid], [now])
-    scores = engine.scorer.score(rows)[0]
+    scores = Scores() if degraded else engine.scorer.score(rows)[0]  # outage: blocks as sent
     action = Action(stored["action"])
     lead = next((p for p, why in stored["recs"] if why == LEAD_REASON.get(action)), None)
     trigger = ProductTrigger(action.value, lead) if lead is not None else None
     inp = PolicyInputs(cid, now, rows[0], scores, degraded=degraded, product_trigger=trigger)
     content = render(decision_id, stored, inp, engine.config, engine.catalog)
     if recorder is not None:
-        recorder.add(open_event(decision_id, cid, now))
+        recorder.add(open_event(decision_id, cid, now), open_record(content))
     return content
 
 

@@ -34,6 +34,7 @@ class Variant(StrEnum):
     URGENCY = "urgency"
     COMPARISON = "comparison"
     EDUCATIONAL = "educational"
+    REACTIVATION = "reactivation"  # low engagement, with the intensity on (docs/policy.md)
 
 
 class EngagementTier(StrEnum):

@@ -24,7 +24,7 @@ _PATTERNS = {
     "discount": r"email_\d+",
     "source": r"response_model|explore|thompson",
     "skip": r"no_consent|cap_day|cap_week",
-    "variant_reason": r"variant_(?:urgency|comparison|educational)_[a-z_]+",
+    "variant_reason": r"variant_(?:urgency|comparison|educational|reactivation)_[a-z_]+",
     "bucket": r".+",  # context buckets and product ids may hold any character
     "product": r".+",
 }
@@ -67,6 +67,7 @@ class Reason(StrEnum):
     VARIANT_EDUCATIONAL_LOW_INTENT = "variant_educational_low_intent"
     VARIANT_EDUCATIONAL_NO_INTENT_SCORE = "variant_educational_no_intent_score"
     VARIANT_ALTERNATIVE_SUBJECT = "variant_<variant>_alternative_subject"
+    VARIANT_REACTIVATION_LOW_ENGAGEMENT = "variant_reactivation_low_engagement"
     # offer
     OFFER_NONE = "offer_none"
     OFFER_NONE_HIGH_INTENT = "offer_none_high_intent"
@@ -87,6 +88,8 @@ class Reason(StrEnum):
     RECS_BACK_IN_STOCK_FIRST = "recs_back_in_stock_first"
     RECS_FOLLOWUP_VIEWED = "recs_followup_viewed"
     RECS_ALTERNATIVE = "recs_alternative"
+    RECS_PREMIUM_HIGHER_VALUE = "recs_premium_higher_value"
+    RECS_REACTIVATION_BEST_SELLERS = "recs_reactivation_best_sellers"
     # send time
     SEND_AT_BEST_HOUR = "send_at_best_hour"
     MIN_GAP_DELAY = "min_gap_delay"

@@ -7,8 +7,11 @@ computed from the events so far (organic ones from the simulator, email ones fro
 the production transforms (`customer_state_at`), the policy returns the emails to send, and each
 email is answered with the simulator's rules (`open_probability`, `unsubscribe_probability`:
 fatigue and unsubscribes grow with the emails of the past 7 days) plus the per-kind responses in
-`RESPONSE` (docs/simulator.md, "Closed loop"). Customers with an email still scheduled are not
-decided again until it has gone out.
+`RESPONSE` (docs/simulator.md, "Closed loop"), adjusted for the email's content: a
+`CONTENT_RESPONSE` treatment (reactivation) and the price level of its products
+(`price_ratio`: pricier products convert less by the simulator's own carting rule and make a
+larger order). Customers with an email still scheduled are not decided again until it has gone
+out.
 
 Random numbers are drawn per customer and day before the policy runs, so two policies compared
 on the same world meet the same luck (common random numbers): differences are the policies'.
@@ -63,8 +66,27 @@ RESPONSE: dict[str, Response] = {
     "follow_up_ignored": Response(1.0, 0.15, 0.1),
 }
 
+
+
+@dataclass(frozen=True)
+class ContentResponse:
+    """How customers respond to a content treatment, on top of the email kind's `Response`."""
+
+    relevance: float = 1.0  # x the open multiplier
+    click: float = 1.0  # x P(click | open)
+
+
+# message intensity (assumption, docs/simulator.md): a reactivation email (the customer's top
+# tastes, then best-sellers, under a "we miss you" subject) is opened and clicked a tenth more
+# than the standard email of its kind
+CONTENT_RESPONSE: dict[str, ContentResponse] = {"reactivation": ContentResponse(1.1, 1.1)}
+STANDARD = ContentResponse()  # the standard content: no adjustment
+
 # the policy: (features at `now`, one row per customer, with TRUE_INTENT / TRUE_CHURN; now)
-# -> emails to send: customer_id, send_at (UTC timestamp), action, discount (0..1)
+# -> emails to send: customer_id, send_at (UTC timestamp), action, discount (0..1), and
+# optionally content (a treatment's name, "" for standard; those not in CONTENT_RESPONSE answer
+# as standard) and price_ratio (the price level of the email's products relative to the
+# standard email's, 1 by default)
 Policy = Callable[[pd.DataFrame, pd.Timestamp], pd.DataFrame]
 
 
@@ -78,6 +100,8 @@ class LoopResult:
     unsubscribes: int = 0
     by_action: Counter = field(default_factory=Counter)  # emails per action
     revenue_by_action: Counter = field(default_factory=Counter)
+    by_content: Counter = field(default_factory=Counter)  # emails per content treatment
+    revenue_by_content: Counter = field(default_factory=Counter)
     events: pd.DataFrame | None = None
 
     @property
@@ -100,7 +124,17 @@ class _Truth:
                  for z in t["timezone"].unique()}
         self.offset = t["timezone"].map(zones).to_numpy(dtype=float)
         top = pd.Index(CATEGORIES).get_indexer(t["top_category"].astype(str))
-        self.order_value = 30.0 + 0.4 * np.array(CATEGORY_MEDIAN_PRICE)[np.maximum(top, 0)]
+        self.basket = 0.4 * np.array(CATEGORY_MEDIAN_PRICE)[np.maximum(top, 0)]
+
+    def order_value(self, c: np.ndarray, price_ratio: np.ndarray) -> np.ndarray:
+        """An order's value: 30 + 0.4 x the median price of the customer's top category, that
+        part scaled by the price level of the products the email showed."""
+        return 30.0 + self.basket[c] * price_ratio
+
+    def price_factor(self, c: np.ndarray, price_ratio: np.ndarray) -> np.ndarray:
+        """P(buy) multiplier for products priced `price_ratio` x the usual: the simulator's
+        carting rule (behavior.py: exp(-price sensitivity x (relative price - 1)), 0.4..1.4)."""
+        return np.clip(np.exp(-self.col["price_sensitivity"][c] * (price_ratio - 1.0)), 0.4, 1.4)
 
     def scores(self, at: float) -> tuple[np.ndarray, np.ndarray]:
         """True 7-day purchase probability without email (campaign_sim's baseline, without its
@@ -149,14 +183,17 @@ def run_loop(ds: Dataset, policy: Policy, start: pd.Timestamp, days: int,
         send_c, send_t = np.r_[send_c, c], np.r_[send_t, t]
         kinds = sends["action"].astype(str).to_numpy()
         resp = [RESPONSE.get(a, DEFAULT_RESPONSE) for a in kinds]
-        relevance = np.array([r.relevance for r in resp])
-        p_click = np.array([r.click for r in resp])
+        content = _column(sends, "content", "").astype(str)
+        extra = [CONTENT_RESPONSE.get(x, STANDARD) for x in content]
+        relevance = np.array([r.relevance * x.relevance for r, x in zip(resp, extra, strict=True)])
+        p_click = np.array([r.click * x.click for r, x in zip(resp, extra, strict=True)])
         conv = truth.col["mission_conversion"][c]
         p_buy = np.where(kinds == "cart_abandonment", truth.col["cart_reminder_response"][c],
                          0.52 * (np.array([r.interest for r in resp]) + 0.4 * conv))
         discount = sends["discount"].to_numpy(dtype=float)
-        p_buy = np.clip(p_buy * (1 + 4 * truth.col["discount_sensitivity"][c] * discount), 0,
-                        0.97)
+        ratio = _column(sends, "price_ratio", 1.0).astype(float)
+        p_buy = np.clip(p_buy * (1 + 4 * truth.col["discount_sensitivity"][c] * discount)
+                        * truth.price_factor(c, ratio), 0, 0.97)
         churned = t >= truth.churn[c]
         local = np.mod(t / HOUR + truth.offset[c], 24)
         pref = truth.col["preferred_hour_local"][c]
@@ -169,7 +206,7 @@ def run_loop(ds: Dataset, policy: Policy, start: pd.Timestamp, days: int,
         unsub = luck[3, c] < unsubscribe_probability(
             n7, truth.col["fatigue_tolerance"][c], churned)
         open_t = t + ((np.mod(pref - local, 24) + 0.25 * luck[4, c]) * HOUR).astype(np.int64)
-        value = truth.order_value[c] * (1 - discount)
+        value = truth.order_value(c, ratio) * (1 - discount)
         ids = truth.ids[c]
         for i in range(len(c)):
             rows.append(_event(ids[i], t[i], E.EMAIL_SENT, campaign=kinds[i]))
@@ -191,10 +228,20 @@ def run_loop(ds: Dataset, policy: Policy, start: pd.Timestamp, days: int,
         result.revenue += float(value[bought].sum())
         result.unsubscribes += int(unsub.sum())
         result.by_action.update(kinds.tolist())
-        for a, v in zip(kinds[bought], value[bought], strict=True):
+        result.by_content.update(x for x in content.tolist() if x)
+        for a, x, v in zip(kinds[bought], content[bought], value[bought], strict=True):
             result.revenue_by_action[a] += float(v)
+            if x:
+                result.revenue_by_content[x] += float(v)
     result.events = pd.DataFrame(rows)
     return result
+
+
+def _column(sends: pd.DataFrame, name: str, default: object) -> np.ndarray:
+    """An optional column of the policy's sends (missing or empty cells: `default`)."""
+    if name not in sends:
+        return np.full(len(sends), default, dtype=object)
+    return sends[name].where(sends[name].notna(), default).to_numpy()
 
 
 def _event(customer: str, t: int, etype: str, *, campaign: str | None = None,

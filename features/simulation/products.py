@@ -45,8 +45,8 @@ def product_changes(ds: Dataset, start: pd.Timestamp, end: pd.Timestamp, n_drops
     picked = rng.choice(pool.index.to_numpy(), n, replace=False, p=(pool / pool.sum()).to_numpy())
     span = (end - start).total_seconds()
 
-    def when() -> str:
-        return (start + pd.Timedelta(seconds=float(rng.random() * span))).isoformat()
+    def when() -> str:  # whole seconds, like every event time (no nanoseconds to discard)
+        return (start + pd.Timedelta(seconds=int(rng.random() * span))).isoformat()
 
     rows = []
     for i, pid in enumerate(picked):

@@ -11,13 +11,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
-from features.settings import Settings
+from features.settings import Settings, SettingsError
 from serving.schemas import Action
 
 # the policy knobs that are also settings (NBA_*): their defaults are the settings' defaults
 FROM_SETTINGS = ("cap_per_day", "cap_per_week", "min_gap_hours", "quiet_start_hour",
-                 "quiet_end_hour", "control_share", "explore_share", "explore_method")
-_DEFAULTS = {f.name: f.default for f in fields(Settings) if f.name in FROM_SETTINGS}
+                 "quiet_end_hour", "control_share", "explore_share", "explore_method",
+                 "followup_ignored_hours")
+# ... and the knobs that are shares set in percent: knob -> its setting
+FROM_PERCENT_SETTINGS = {"price_drop_min": "price_drop_min_pct"}
+_DEFAULTS = {f.name: f.default for f in fields(Settings)
+             if f.name in FROM_SETTINGS or f.name in FROM_PERCENT_SETTINGS.values()}
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,7 @@ class PolicyConfig:
     # unopened for `followup_ignored_hours` -> ignored (followed up once)
     followups: bool = True
     followup_max_hours: float = 72.0
-    followup_ignored_hours: float = 48.0
+    followup_ignored_hours: float = _DEFAULTS["followup_ignored_hours"]
     followup_max_unopened: int = 1  # more emails unopened since the last open: no follow-up
     followup_weights: dict[str, float] = field(default_factory=lambda: {
         Action.FOLLOW_UP_CLICKED: 0.9, Action.FOLLOW_UP_OPENED: 0.6,
@@ -51,6 +55,18 @@ class PolicyConfig:
     # engagement tiers (engagement.py): engagement_score >= high -> high, >= medium -> medium
     engagement_high: float = 0.5
     engagement_medium: float = 0.2
+    # message intensity (engagement.py): the tier's intensity shapes the emails of
+    # `intensity_actions` when it is in `intensity_treatments` (empty: a label only). premium:
+    # the first `premium_pool` affinities re-ranked by affinity x (price / their median price)
+    # ** premium_price_weight; reactivation: the top `reactivation_keep` affinities, then
+    # best-sellers, under the reactivation subject. Off by default: neither gained on the
+    # simulator (benchmarks/adaptive.py, docs/policy.md)
+    intensity_treatments: tuple[str, ...] = ()
+    intensity_actions: tuple[str, ...] = (Action.BROWSE_ABANDONMENT,
+                                          Action.POST_PURCHASE_CROSS_SELL, Action.RE_ENGAGEMENT)
+    premium_pool: int = 12
+    premium_price_weight: float = 1.0
+    reactivation_keep: int = 2
     # adaptive frequency (frequency.py): weekly cap per tier and when saturated (this many
     # emails in a row unopened, no recent visit), never above cap_per_week
     adaptive_frequency: bool = True
@@ -58,13 +74,13 @@ class PolicyConfig:
         "high": 3, "medium": 3, "low": 2})
     saturated_unopened: int = 5
     saturated_away_days: float = 7.0  # ... and no site visit for this long
+    cap_week_saturated: int = 1
     # next order (next_order.py): re-engagement 1..lead days before the expected next order of
     # customers with at least min_days purchase days; off until a response shows it pays
     # (benchmarks/next_order.py: the date ranks who buys soon only weakly on the simulator)
     next_order_reminders: bool = False
     next_order_lead_days: float = 3.0
     next_order_min_days: int = 3
-    cap_week_saturated: int = 1
     # arbitration: expected value = propensity x value x weight, must reach the threshold
     weights: dict[str, float] = field(default_factory=lambda: {
         Action.CART_ABANDONMENT: 1.0, Action.BROWSE_ABANDONMENT: 0.8,
@@ -116,7 +132,8 @@ class PolicyConfig:
     n_recommendations: int = 6
     max_per_category: int = 2
     # business-event triggers (serving/policy/product_events.py, features/online/product_events.py)
-    price_drop_min: float = 0.10  # a price drop of at least this share of the old price
+    # a price drop of at least this share of the old price
+    price_drop_min: float = _DEFAULTS["price_drop_min_pct"] / 100
     product_interest_days: float = 14.0  # audience: viewed or carted within this window
     product_cart_boost: float = 1.5  # intent x this for a carted product (capped at 1)
     max_product_audience: int = 1_000  # decisions per POST /product_events call
@@ -134,5 +151,15 @@ class PolicyConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PolicyConfig:
-        """The policy of a deployment: defaults, with the settings' values where they exist."""
-        return cls(**{name: getattr(settings, name) for name in FROM_SETTINGS})
+        """The policy of a deployment: defaults, with the settings' values where they exist
+        (`SettingsError` for a setting the policy cannot use)."""
+        values = {name: getattr(settings, name) for name in FROM_SETTINGS}
+        values |= {knob: getattr(settings, pct) / 100
+                   for knob, pct in FROM_PERCENT_SETTINGS.items()}
+        cfg = cls(**values)
+        if cfg.followup_ignored_hours >= cfg.followup_max_hours:
+            raise SettingsError(
+                f"NBA_FOLLOWUP_IGNORED_HOURS={cfg.followup_ignored_hours:g}: expected less than "
+                f"the follow-up window ({cfg.followup_max_hours:g} h), or no email would ever "
+                "count as ignored")
+        return cfg

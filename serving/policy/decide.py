@@ -2,14 +2,14 @@
 
 eligibility -> candidates -> arbitrate (and the control group) -> respond (response model)
 -> explore (epsilon-greedy or Thompson) -> compose (variant, offer, recommendations, send time,
-escalation plan).
+escalation plan; the engagement tier's intensity shapes the products and subject).
 
 Every stage adds reason codes (`training/reasons.py`, listed in docs/policy.md).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -19,7 +19,15 @@ from serving.policy.arbitration import best_candidate, choose, expected_value
 from serving.policy.config import PolicyConfig
 from serving.policy.control import in_control_group
 from serving.policy.eligibility import ABANDONMENT, blocked, suppressed_by_purchase
-from serving.policy.engagement import INTENSITY, engagement_reason, engagement_tier
+from serving.policy.engagement import (
+    INTENSITY,
+    INTENSITY_RECS,
+    REACTIVATION,
+    content_intensity,
+    engagement_reason,
+    engagement_tier,
+    intensity_affinity,
+)
 from serving.policy.escalation import escalation_plan
 from serving.policy.exploration import (
     Thompson,
@@ -84,12 +92,18 @@ def _scores(inp: PolicyInputs, cfg: PolicyConfig) -> dict[str, float | None]:
     return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in out.items()}
 
 
-def recommendations(action: Action, inp: PolicyInputs, cfg: PolicyConfig,
-                    catalog: Catalog) -> tuple[list[Recommendation], str]:
-    """The email's recommendations and their reason (follow-ups choose theirs)."""
+def recommendations(action: Action, inp: PolicyInputs, cfg: PolicyConfig, catalog: Catalog,
+                    intensity: str | None = None) -> tuple[list[Recommendation], str]:
+    """The email's recommendations and their reason (follow-ups choose theirs; `intensity`:
+    premium or reactivation content, `content_intensity`)."""
     if action in FOLLOW_UPS:
         return followup_recommendations(action, inp, cfg, catalog)
-    return recommend(action, inp, cfg, catalog)
+    if intensity is None:
+        return recommend(action, inp, cfg, catalog)
+    affinity = intensity_affinity(intensity, inp.scores.affinity, catalog, cfg)
+    shaped = replace(inp, scores=replace(inp.scores, affinity=affinity))
+    recs, source = recommend(action, shaped, cfg, catalog)
+    return recs, (INTENSITY_RECS[intensity] if source == Reason.RECS_AFFINITY else source)
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +216,8 @@ def realized_treatments(arms: tuple[str, ...], message: Action, ctx: Context) ->
     """What each exploration arm becomes for this customer (a discount the margin does not
     allow becomes a plain email)."""
     inp, cfg, catalog = ctx.inp, ctx.cfg, ctx.catalog
-    products = [r.product_id for r in recommendations(message, inp, cfg, catalog)[0]]
+    intensity = content_intensity(ctx.tier, message, cfg)
+    products = [r.product_id for r in recommendations(message, inp, cfg, catalog, intensity)[0]]
     realized = {}
     for arm in arms:
         if arm == NONE:
@@ -251,8 +266,12 @@ def thompson(choice: Choice, message: Action, values: dict[Action, float], bandi
     return out
 
 
-def subject(action: Action, intent: float | None, cfg: PolicyConfig) -> tuple[Variant, str]:
-    """The subject variant: by intent tier, the next one for a follow-up on an unopened email."""
+def subject(action: Action, intent: float | None, cfg: PolicyConfig,
+            intensity: str | None = None) -> tuple[Variant, str]:
+    """The subject variant: the reactivation subject for reactivation content, else by intent
+    tier, the next one for a follow-up on an unopened email."""
+    if intensity == REACTIVATION:
+        return Variant.REACTIVATION, Reason.VARIANT_REACTIVATION_LOW_ENGAGEMENT
     shown, why = variant(intent, cfg)
     if action == Action.FOLLOW_UP_IGNORED:
         return alternative_variant(shown)
@@ -272,7 +291,8 @@ def compose(choice: Choice, values: dict[Action, float], ctx: Context) -> Decisi
     """The decision for a choice: recommendations, scores, and for an email its variant,
     offer, send time and escalation plan."""
     inp, cfg, catalog, tier = ctx.inp, ctx.cfg, ctx.catalog, ctx.tier
-    recs, why_recs = recommendations(choice.action, inp, cfg, catalog)
+    intensity = content_intensity(tier, choice.action, cfg)
+    recs, why_recs = recommendations(choice.action, inp, cfg, catalog, intensity)
     out = Decision(
         decision_id=ctx.decision_id, customer_id=inp.customer_id, decided_at=inp.now,
         action=choice.action, recommendations=recs, scores=_scores(inp, cfg),
@@ -283,7 +303,7 @@ def compose(choice: Choice, values: dict[Action, float], ctx: Context) -> Decisi
         engagement_tier=tier, intensity=INTENSITY[tier] if tier is not None else None,
     )
     if choice.action != Action.NONE:
-        out.variant, why_variant = subject(choice.action, inp.scores.intent, cfg)
+        out.variant, why_variant = subject(choice.action, inp.scores.intent, cfg, intensity)
         out.offer, why_offer = offer(choice, inp, cfg, catalog, [r.product_id for r in recs])
         out.send_at, why_time = send_time(choice.action, inp, cfg)
         out.plan, why_plan = escalation_plan(choice.action, out.send_at, inp, cfg)

@@ -1,15 +1,19 @@
 """Follow-ups on what the customer did with the last email (within `followup_max_hours`):
 
-- clicked -> `follow_up_clicked`: the products viewed since lead, then the next affinities;
-- opened, no click -> `follow_up_opened`: alternative products (the affinities after the ones
-  the last email led with);
-- not opened within `followup_ignored_hours` -> `follow_up_ignored`: the same products under
-  another subject variant, once (only while it is the one email unopened since the last open);
+- clicked -> `follow_up_clicked`: the recent views lead (newest first: the page the click
+  opened), then the affinities;
+- opened, no click -> `follow_up_opened`: alternatives, the affinities after the first
+  `n_recommendations` (those an affinity email led with);
+- not opened within `followup_ignored_hours` -> `follow_up_ignored`: the usual products,
+  recomputed, under the variant after the current intent's, once (only while it is the one
+  email unopened since the last open);
 - purchased since -> no follow-up (`followup_stopped:purchased`); the recent purchase makes
   the post-purchase cross-sell a candidate instead.
 
-What the last email was about is read from the email events (send, open, click times); the
-caps, the minimum gap and quiet hours apply to follow-ups like any other email.
+What the customer did is read from the email events (send, open, click times); what the last
+email showed is not (no feature names its decision or the clicked product: docs/policy.md,
+"Follow-ups on the last email"). The caps, the minimum gap and quiet hours apply to follow-ups
+like any other email.
 """
 
 from __future__ import annotations
@@ -83,7 +87,7 @@ def followup_recommendations(action: Action, inp: PolicyInputs, cfg: PolicyConfi
                 r.reason = "recently_viewed"
         return recs, Reason.RECS_FOLLOWUP_VIEWED
     if action == Action.FOLLOW_UP_OPENED and len(affinity) > cfg.n_recommendations:
-        n = cfg.n_recommendations  # the last email led with the first n: show the next ones
+        n = cfg.n_recommendations  # an affinity email led with the first n: the next ones
         scores = replace(inp.scores, affinity=affinity[n:] + affinity[:n])
         recs, _ = recommend(action, replace(inp, scores=scores), cfg, catalog)
         return recs, Reason.RECS_ALTERNATIVE

@@ -1,8 +1,9 @@
 """Adaptive frequency: a weekly cap per customer that follows engagement and fatigue.
 
-Saturated customers (`saturated_unopened` emails in a row without an open) and low-engagement
-ones get fewer emails; engaged ones keep the global cap. The global caps (eligibility.py) still
-apply first; this only lowers the weekly one. Without engagement data the global cap holds.
+Saturated customers (`saturated_unopened` emails in a row without an open and no site visit for
+`saturated_away_days`) and low-engagement ones get fewer emails; engaged ones keep the global cap.
+The global caps (eligibility.py) still apply first; this only lowers the weekly one. Without
+engagement data the global cap holds.
 """
 
 from __future__ import annotations

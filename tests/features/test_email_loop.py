@@ -23,8 +23,9 @@ def start(ds: Dataset) -> pd.Timestamp:
     return ds.start + pd.Timedelta(days=SIM.esp_days)
 
 
-def everyone(kind: str, every_days: int = 1):
-    """A policy that emails every reachable customer every `every_days` days, now."""
+def everyone(kind: str, every_days: int = 1, **content):
+    """A policy that emails every reachable customer every `every_days` days, now (`content`:
+    extra columns of the sends, e.g. content="reactivation", price_ratio=2.0)."""
     first: list[pd.Timestamp] = []
 
     def policy(state: pd.DataFrame, now: pd.Timestamp) -> pd.DataFrame:
@@ -34,12 +35,12 @@ def everyone(kind: str, every_days: int = 1):
             reachable &= False
         ids = state.loc[reachable, s.CUSTOMER_ID]
         return pd.DataFrame({s.CUSTOMER_ID: ids, "send_at": now, "action": kind,
-                             "discount": 0.0})
+                             "discount": 0.0, **content})
     return policy
 
 
-def loop(ds: Dataset, kind: str, every_days: int = 1, days: int = 7) -> LoopResult:
-    return run_loop(ds, everyone(kind, every_days), start(ds), days, seed=1)
+def loop(ds: Dataset, kind: str, every_days: int = 1, days: int = 7, **content) -> LoopResult:
+    return run_loop(ds, everyone(kind, every_days, **content), start(ds), days, seed=1)
 
 
 def test_the_esp_stops_and_the_loop_is_the_only_sender(world: Dataset) -> None:
@@ -76,3 +77,19 @@ def test_follow_up_kinds_answer_by_their_ground_truth(world: Dataset) -> None:
     assert clicked.emails == ignored.emails
     assert clicked.opens > ignored.opens and clicked.clicks > ignored.clicks
     assert clicked.purchases >= ignored.purchases and clicked.revenue >= ignored.revenue
+
+
+def test_content_answers_by_its_assumed_response_and_the_price_rule(world: Dataset) -> None:
+    """Same customers, same luck: a reactivation email is opened and clicked more than the
+    standard one; products priced twice as high sell less often but for more."""
+    standard = loop(world, "browse_abandonment", every_days=2, days=14)
+    reactivation = loop(world, "browse_abandonment", every_days=2, days=14,
+                        content="reactivation")
+    pricier = loop(world, "browse_abandonment", every_days=2, days=14, price_ratio=2.0)
+    assert standard.emails == reactivation.emails == pricier.emails
+    assert reactivation.opens > standard.opens and reactivation.clicks > standard.clicks
+    assert pricier.clicks == standard.clicks and pricier.purchases < standard.purchases
+    assert pricier.revenue / pricier.purchases > standard.revenue / standard.purchases
+    same = loop(world, "browse_abandonment", every_days=2, days=14, content="", price_ratio=1.0)
+    assert (same.opens, same.purchases, same.revenue) == (
+        standard.opens, standard.purchases, standard.revenue)

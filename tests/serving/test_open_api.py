@@ -64,6 +64,9 @@ def test_open_renders_the_email_now_and_records_the_open(server) -> None:  # noq
     while time.time() < deadline and needle not in log.read_bytes():
         time.sleep(0.2)
     assert log.read_bytes().count(needle) == 1
+    # ... and what each fetch showed is in the open log (written before the live path)
+    shown = b"".join(f.read_bytes() for f in (settings.data_dir / "opens").glob("opens-*.jsonl"))
+    assert shown.count(f'"decision_id":"{d["decision_id"]}"'.encode()) == 2
 
 
 def test_out_of_stock_since_the_send_is_removed_at_open(server) -> None:  # noqa: F811

@@ -91,6 +91,36 @@ def test_degraded_open_renders_the_stored_blocks() -> None:
     assert out.variant == d.variant and "open_variant_as_sent" in out.reasons
 
 
+def test_degraded_open_with_an_intent_score_keeps_the_sent_headline() -> None:
+    """An outage reads empty rows, which the scorer still scores: that score must not pick the
+    headline, re-rank the products or drop the offer."""
+    d, stored = sent(CART, intent=0.15)
+    assert d.variant == Variant.COMPARISON and d.offer.type == OfferType.PERCENT_OFF
+    out = at_open(stored, {}, intent=0.6, affinity=list(reversed(AFFINITY)), degraded=True)
+    assert out.variant == Variant.COMPARISON and "open_variant_as_sent" in out.reasons
+    assert "open_variant_urgency_high_intent" not in out.reasons
+    assert [r.product_id for r in out.recommendations] == [r.product_id for r in
+                                                           d.recommendations]
+    assert "open_recs_as_sent" in out.reasons and out.scores == {}
+    assert out.offer == d.offer and "open_offer_countdown" in out.reasons
+    healthy = at_open(stored, {}, intent=0.6, affinity=list(reversed(AFFINITY)))
+    assert healthy.variant == Variant.URGENCY  # the same inputs without the outage do change
+
+
+def test_degraded_open_drops_out_of_stock_items_and_expired_offers_only() -> None:
+    """Stock (product state) and the clock need no customer store: they still apply."""
+    d, stored = sent(CART)
+    gone = d.recommendations[2].product_id
+    catalog = replace(CATALOG, products={**CATALOG.products,
+                                         gone: replace(CATALOG.products[gone], in_stock=False)})
+    out = at_open(stored, {}, intent=0.6, catalog=catalog, degraded=True)
+    want = [r.product_id for r in d.recommendations if r.product_id != gone]
+    assert [r.product_id for r in out.recommendations] == want and out.removed == [gone]
+    assert "open_recs_as_sent" in out.reasons and "open_recs_reranked" not in out.reasons
+    late = at_open(stored, {}, hours=CFG.offer_valid_hours + 2, intent=0.6, degraded=True)
+    assert late.offer.type == OfferType.NONE and "open_offer_expired_removed" in late.reasons
+
+
 def test_price_drop_email_keeps_its_product_first() -> None:
     trig = ProductTrigger("price_drop", "a2", price=20.0, old_price=25.0)
     d, stored = sent(customer(), trigger=trig)

@@ -390,6 +390,21 @@ def test_follow_up_content_follows_what_the_customer_did() -> None:
     assert "variant_educational_alternative_subject" in ignored.reasons
 
 
+def test_the_ignored_window_is_a_setting() -> None:
+    """NBA_FOLLOWUP_IGNORED_HOURS=24: an email unopened for 30 h is ignored (48 h: not yet)."""
+    from features.settings import Settings
+
+    settings = Settings.from_env(env={"NBA_FOLLOWUP_IGNORED_HOURS": "24"})
+    short = replace(PolicyConfig.from_settings(settings), control_share=0.0)
+    customers = {hours: last_email(hours) for hours in (20, 30, 50)}
+    default = {h: run(f).action for h, f in customers.items()}
+    shorter = {h: run(f, cfg=short) for h, f in customers.items()}
+    assert default == {20: Action.NONE, 30: Action.NONE, 50: Action.FOLLOW_UP_IGNORED}
+    assert {h: d.action for h, d in shorter.items()} == {
+        20: Action.NONE, 30: Action.FOLLOW_UP_IGNORED, 50: Action.FOLLOW_UP_IGNORED}
+    assert "candidate_follow_up_ignored:not_opened_24h" in shorter[30].reasons
+
+
 def test_follow_ups_can_be_switched_off() -> None:
     d = run(FOLLOW_UP_SCENARIOS[0][1], cfg=replace(CFG, followups=False))
     assert d.action == Action.NONE and "no_candidate" in d.reasons

@@ -77,3 +77,24 @@ def test_the_same_customer_without_a_trigger_gets_nothing() -> None:
     base = run(customer(), None)
     assert base.action == Action.NONE and "no_candidate" in base.reasons
     assert not any("price_drop" in r or "back_in_stock" in r for r in base.reasons)
+
+
+def test_the_price_drop_threshold_is_a_setting() -> None:
+    """NBA_PRICE_DROP_MIN_PCT decides which price changes are triggers (15% off 100 here)."""
+    import pandas as pd
+
+    from features.online.product_events import ProductState, detect_triggers
+    from features.online.product_events import validate_product_events as validate
+    from features.settings import Settings
+    from serving.policy import PolicyConfig
+
+    now = pd.Timestamp(NOW)
+    changes, _ = validate([{"product_id": "a1", "event_type": "price_change", "price": 85.0}],
+                          now=now)
+    found = {}
+    for pct in ("10", "20"):
+        cfg = PolicyConfig.from_settings(Settings.from_env(env={"NBA_PRICE_DROP_MIN_PCT": pct}))
+        triggers, _ = detect_triggers(changes, {"a1": ProductState(100.0, True)},
+                                      cfg.price_drop_min)
+        found[pct] = [t.product_id for t in triggers]
+    assert found == {"10": ["a1"], "20": []}

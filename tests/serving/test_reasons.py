@@ -112,7 +112,9 @@ def emitted_reasons() -> set[str]:
     configs = [base, replace(base, control_share=0.3), replace(base, explore_share=0.4),
                replace(base, cap_per_day=3, cap_per_week=10, min_expected_value=0.05,
                        control_share=0.0, next_order_reminders=True),
-               replace(base, explore_method="thompson")]
+               replace(base, explore_method="thompson"),
+               replace(base, intensity_treatments=("premium", "reactivation"),
+                       control_share=0.0, min_expected_value=0.05)]
     rng = random.Random(7)
     for k, cfg in enumerate(configs):
         bandit = None
