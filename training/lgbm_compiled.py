@@ -57,22 +57,17 @@ class Compiler:
         return per_booster[raw_score]
 
     def _build(self, booster: lgb.Booster, raw_score: bool) -> Predictor | None:
-        import llvmlite.binding as llvm
-
         text = booster.model_to_string()
-        key = hashlib.sha256("\n".join([
-            text, f"raw_score={raw_score}", version("lleaves"), version("llvmlite"),
-            llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten(),
-        ]).encode()).hexdigest()[:32]
-        target = self.cache_dir / f"{key}.o"
-        if not (self.compile_new or target.exists()):
-            return None
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
         try:
+            target = self.cache_dir / f"{_cache_key(text, raw_score)}.o"
+            if not (self.compile_new or target.exists()):
+                return None
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
             with open(self.cache_dir / "compile.lock", "w") as lock:
                 fcntl.flock(lock, fcntl.LOCK_EX)  # one compile per model version
                 model = _compile(text, raw_score, target)
-        except Exception as exc:  # an unsupported model: LightGBM's own predict still works
+        except Exception as exc:  # no llvmlite, an unsupported model, an unwritable cache:
+            # LightGBM's own predict still works
             log.warning("lleaves could not compile a booster (%s: %s); batch scoring uses "
                         "LightGBM for it", type(exc).__name__, exc)
             return None
@@ -103,6 +98,16 @@ def _agrees(booster: lgb.Booster, raw_score: bool, X: np.ndarray, out: np.ndarra
     rows = np.unique(np.linspace(0, len(X) - 1, CHECK_ROWS).astype(int))
     want = predict(booster, X[rows], raw_score)
     return bool(np.allclose(out[rows], want, rtol=1e-9, atol=1e-9, equal_nan=True))
+
+
+def _cache_key(text: str, raw_score: bool) -> str:
+    """The object code's name: the model, the prediction type, the compiler and the CPU."""
+    import llvmlite.binding as llvm
+
+    return hashlib.sha256("\n".join([
+        text, f"raw_score={raw_score}", version("lleaves"), version("llvmlite"),
+        llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten(),
+    ]).encode()).hexdigest()[:32]
 
 
 def _compile(text: str, raw_score: bool, target: Path):
