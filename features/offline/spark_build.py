@@ -15,7 +15,6 @@ file sources read (constant memory), so everything downstream is unchanged.
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,6 +26,7 @@ from features import schema as s
 from features.offline.build import BuildReport, arrow_table, write_build_info
 from features.repo.data_sources import OfflinePaths
 from features.settings import Settings
+from features.sources.dataset import read_manifest
 from features.spark.session import default_parallelism, spark_session
 from features.transforms import (
     customer_activity_rows,
@@ -96,8 +96,7 @@ def _manifest_period(data_dir: Path, events: DataFrame) -> tuple[pd.Timestamp, p
     """The data's start and end: from the manifest like `Dataset`, else a min/max aggregate."""
     from pyspark.sql import functions as F
 
-    path = data_dir / s.MANIFEST_FILE
-    manifest = json.loads(path.read_text()) if path.exists() else {}
+    manifest = read_manifest(data_dir)
     if not (manifest.get("start") and manifest.get("end")):
         lo, hi = events.agg(F.min(s.EVENT_TS), F.max(s.EVENT_TS)).first()
         manifest = {**manifest, "start": manifest.get("start") or str(lo),

@@ -211,6 +211,12 @@ def write_dataset(
     return ds.manifest
 
 
+def read_manifest(data_dir: Path) -> dict[str, Any]:
+    """The dataset's manifest (counts, period, source), empty when it has none."""
+    path = data_dir / s.MANIFEST_FILE
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
 def read_dataset(data_dir: Path, *, with_truth: bool = True,
                  keep_customers: Callable[[pd.Series], np.ndarray] | None = None) -> Dataset:
     """Read the dataset in `data_dir`, or raise `DatasetError` saying how to make one.
@@ -225,8 +231,7 @@ def read_dataset(data_dir: Path, *, with_truth: bool = True,
             f"`nba simulate --out {data_dir}` or "
             f"`nba load events|transactions PATH --out {data_dir}`"
         )
-    manifest_path = data_dir / s.MANIFEST_FILE
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    manifest = read_manifest(data_dir)
     truth_path = data_dir / s.TRUTH_DIR / "customers.parquet"
     truth = pd.read_parquet(truth_path) if with_truth and truth_path.exists() else None
     customers = pd.read_parquet(data_dir / s.CUSTOMERS_FILE)
