@@ -42,6 +42,14 @@ BUCKET = "_bucket"
 PARTS_DIR = "_spark_parts"
 SAMPLE_CUSTOMERS = 200  # customers whose rows fix each output schema (run on the driver)
 BUCKETS_PER_CORE = 4
+# at most about this many events per bucket: a bucket's customers are built in one Python
+# worker, about 2.9 KB per event at the peak (docs/scale.md), so about 1.5 GB per worker
+BUCKET_EVENTS = 500_000
+
+
+def bucket_count(parallelism: int, events: int) -> int:
+    """Customer (and product) buckets: 4 per core, more when one would hold too many events."""
+    return max(BUCKETS_PER_CORE * parallelism, -(-events // BUCKET_EVENTS))
 
 
 def _utc(frame: pd.DataFrame, *cols: str) -> pd.DataFrame:
@@ -138,7 +146,8 @@ def build_offline_spark(settings: Settings, paths: OfflinePaths,
     customers = read_parquet(spark, data / s.CUSTOMERS_FILE)
     products = read_parquet(spark, data / s.PRODUCTS_FILE)
     start, end, manifest = _manifest_period(data, events)
-    n = buckets or BUCKETS_PER_CORE * default_parallelism(settings)
+    n = buckets or bucket_count(default_parallelism(settings),
+                                int(manifest.get("events") or events.count()))
     paths.root.mkdir(parents=True, exist_ok=True)
     parts = paths.root / PARTS_DIR
 
