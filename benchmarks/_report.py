@@ -31,3 +31,15 @@ def figure(name: str, value: float, unit: str, target: str | None = None,
     verdict = "" if ok is None else ("  [meets target]" if ok else "  [MISSES target]")
     tgt = f"  (target {target})" if target else ""
     print(f"{name:<44} {value:>12,.2f} {unit}{tgt}{verdict}")
+
+
+def available_mb() -> float | None:
+    """Memory the system can give without swapping (MemAvailable), in MiB; None off Linux."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None

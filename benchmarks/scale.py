@@ -1,6 +1,7 @@
 """Scaling benchmark: the bulk steps per engine (local, spark) at growing customer counts.
 
-For each size the simulator writes a dataset (`--days` of behaviour); then, per engine:
+For each size the simulator writes a dataset (`--days` of behaviour, `write_simulated` in chunks
+of `--chunk-customers`, so memory holds a chunk, not the world); then, per engine:
 - feature build (`nba features build`): all offline tables;
 - materialize (`nba features materialize`: Feast, then the live history) and training-set
   retrieval (Feast's point-in-time join of every customer at one snapshot, service
@@ -12,10 +13,17 @@ Scoring uses champions trained once on a small world (`--models DIR`, a dataset 
 trained and promoted models, e.g. one `nba demo` made; by default one is trained here): scoring
 cost does not depend on how much data trained the model.
 
+`--steps` chooses the steps (build, materialize, training, scoring; all by default): at a million
+customers the SQLite materialize alone takes hours here. A step that needs one left out is
+skipped, and so is a step whose memory, estimated from the events and the bytes per event
+measured on this machine (`BYTES_PER_EVENT`), exceeds the memory available when it starts:
+each skip is printed with its reason.
+
 Prints one table (seconds, rows/s, rows/s per core), writes it as JSON and draws the rates
 against the customer count (`--plot`).
 
 Run: python benchmarks/scale.py [--customers 20000,100000] [--days 30] [--engines local,spark]
+     [--steps build,materialize,training,scoring] [--chunk-customers 50000]
      [--models DIR] [--plot docs/img/scale.png] [--json scale.json]
 """
 
@@ -35,12 +43,30 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._report import header, peak_rss_mb
+from benchmarks._report import available_mb, header, peak_rss_mb
+from features import schema as s
 from features.settings import Settings
-from features.simulation.behavior import SimConfig, simulate
-from features.sources.dataset import write_dataset
+from features.simulation.behavior import SimConfig
+from features.simulation.chunked import CHUNK_CUSTOMERS, write_simulated
+from features.sources.dataset import read_manifest
 
 MODEL_WORLD = SimConfig(customers=1_200, days=170, products=500, seed=21)
+STEPS = ("build", "materialize", "training", "scoring")
+# Peak memory per event of the steps whose memory grows with the data in this process, measured
+# on this machine at 30 days (docs/scale.md, "Benchmark"): the local build (20,000 and 50,000
+# customers), materialize (20,000: both engines seed the live history from the whole log in
+# pandas, the local engine's Feast materialize adds its own), the local training set (DuckDB;
+# 20,000 and 50,000), the dataset batch scoring reads (20,000 and 300,000). The Spark steps'
+# own work is in the JVM (Spark's memory settings).
+BYTES_PER_EVENT = {
+    ("build", "local"): 2_900,
+    ("materialize", "local"): 3_300,
+    ("materialize", "spark"): 1_300,
+    ("training", "local"): 450,
+    ("scoring", "local"): 500,
+    ("scoring", "spark"): 500,
+}
+HEADROOM = 0.85  # a step may take this share of the memory available when it starts
 
 
 def models_world(work: Path) -> Path:
@@ -49,75 +75,114 @@ def models_world(work: Path) -> Path:
     from training.model_specs import DATASET_MODELS
 
     settings = Settings.from_env(env={}, data_dir=work / "models" / "data")
-    write_dataset(settings.data_dir, simulate(MODEL_WORLD))
+    write_simulated(settings.data_dir, MODEL_WORLD)
     train_step(settings, list(DATASET_MODELS))
     promote_step(settings, list(DATASET_MODELS), True, 0.0)
     return settings.data_dir
 
 
+def record(rows: list[dict], size: int, engine: str, step: str, n: int, cores: int,
+           secs: float) -> None:
+    rows.append({"customers": size, "engine": engine, "step": step, "rows": n, "seconds": secs,
+                 "rows_per_s": n / secs, "rows_per_s_core": n / secs / cores})
+    print(f"  {engine:<6} {step:<28} {secs:>8.1f} s  {n / secs:>10,.0f} rows/s  "
+          f"({n / secs / cores:,.0f} per core)", flush=True)
+
+
 def timed(rows: list[dict], size: int, engine: str, step: str, n: int, cores: int, fn) -> None:
     t = time.perf_counter()
     fn()
-    s = time.perf_counter() - t
-    rows.append({"customers": size, "engine": engine, "step": step, "rows": n, "seconds": s,
-                 "rows_per_s": n / s, "rows_per_s_core": n / s / cores})
-    print(f"  {engine:<6} {step:<28} {s:>8.1f} s  {n / s:>10,.0f} rows/s  "
-          f"({n / s / cores:,.0f} per core)", flush=True)
+    record(rows, size, engine, step, n, cores, time.perf_counter() - t)
 
 
-def bench_size(size: int, days: int, engines: list[str], models: Path, work: Path,
-               rows: list[dict]) -> None:
+def skip_reason(step: str, engine: str, n_events: int, steps: set[str],
+                done: set[str]) -> str | None:
+    """Why `step` does not run on `engine` (None: it runs)."""
+    if step not in steps:
+        return "not in --steps"
+    needs = {"materialize": "build", "training": "build", "scoring": "materialize"}.get(step)
+    if needs and needs not in done:
+        return f"needs {needs} (the {'feature tables' if needs == 'build' else 'online store'}" \
+               " of this dataset), which did not run"
+    per_event, free = BYTES_PER_EVENT.get((step, engine)), available_mb()
+    if per_event is None or free is None:
+        return None
+    need = n_events * per_event / 2**20
+    if need > HEADROOM * free:
+        return (f"needs about {need / 1024:.1f} GB ({n_events:,} events x {per_event:,} bytes), "
+                f"{free / 1024:.1f} GB available")
+    return None
+
+
+def bench_size(size: int, days: int, engines: list[str], steps: set[str], chunk: int,
+               models: Path | None, work: Path, rows: list[dict]) -> None:
     from features.spark.session import local_cores
     from pipelines.feature_steps import apply_step, build_step, materialize_step
     from pipelines.serve_steps import batch_score_step
 
     print(f"\n## {size:,} customers x {days} days", flush=True)
-    base = Settings.from_env(env={}, data_dir=work / str(size) / "data",
-                             mlflow_tracking_uri=Settings.from_env(
-                                 env={}, data_dir=models).tracking_uri)
+    base = Settings.from_env(env={}, data_dir=work / str(size) / "data")
+    if models is not None:  # scoring: the champions of the models world
+        base = replace(base, mlflow_tracking_uri=Settings.from_env(
+            env={}, data_dir=models).tracking_uri)
+    cfg = SimConfig(customers=size, days=days, products=500, seed=3)
     t = time.perf_counter()
-    ds = simulate(SimConfig(customers=size, days=days, products=500, seed=3))
-    write_dataset(base.data_dir, ds)
-    n_events = len(ds.events)
-    print(f"  simulated {n_events:,} events in {time.perf_counter() - t:.0f} s", flush=True)
+    n_events = write_simulated(base.data_dir, cfg, chunk_customers=chunk)["events"]
+    record(rows, size, "local", "simulate and write (events)", n_events, 1,
+           time.perf_counter() - t)
+    print(f"  (chunks of {chunk:,} customers; peak memory so far {peak_rss_mb():,.0f} MiB)",
+          flush=True)
     cores = 2
+    done: set[str] = set()
+
+    def step(engine: str, name: str, label: str, n: int, ecores: int, fn) -> None:
+        """Time `fn` as `label`, or print why the step is skipped."""
+        why = skip_reason(name, engine, n_events, steps, done)
+        if why:
+            print(f"  {engine:<6} {label:<28} skipped: {why}", flush=True)
+            return
+        timed(rows, size, engine, label, n, ecores, fn)
+        done.add(name)
+
     for engine in engines:
         settings = replace(base, engine=engine)
         ecores = local_cores(settings.spark_master) if engine == "spark" else 1
-        timed(rows, size, engine, "feature build (events)", n_events, ecores,
-              lambda s=settings: build_step(s))
+        step(engine, "build", "feature build (events)", n_events, ecores,
+             lambda s=settings: build_step(s))
     for engine in engines:  # Feast: local engine + DuckDB, or Spark engine + Spark store
         settings = replace(base, engine=engine)
         ecores = local_cores(settings.spark_master) if engine == "spark" else 1
-        apply_step(settings)
-        timed(rows, size, engine, "materialize (customers)", size, ecores,
-              lambda s=settings: materialize_step(s))
-        timed(rows, size, engine, "training set (customers)", size, ecores,
-              lambda s=settings: _training_set(s, ds))
+        if "build" in done and steps & {"materialize", "training"}:
+            apply_step(settings)
+        step(engine, "materialize", "materialize (customers)", size, ecores,
+             lambda s=settings: materialize_step(s))
+        step(engine, "training", "training set (customers)", size, ecores,
+             lambda s=settings: _training_set(s))
     settings = replace(base, engine="local")  # the online rows are the same either way
     for engine in engines:
         if engine == "local":
             for w in (1, cores):
-                timed(rows, size, "local", f"batch scoring, {w} proc (customers)", size, w,
-                      lambda w=w: batch_score_step(settings, work / "local.parquet",
-                                                   workers=w))
+                step("local", "scoring", f"batch scoring, {w} proc (customers)", size, w,
+                     lambda w=w: batch_score_step(settings, work / "local.parquet", workers=w))
         else:
             from pipelines.spark_steps import spark_batch_score_step
 
             sp = replace(settings, engine="spark")
-            timed(rows, size, "spark", "batch scoring (customers)", size,
-                  local_cores(sp.spark_master),
-                  lambda sp=sp: spark_batch_score_step(sp, work / "spark.parquet"))
+            step("spark", "scoring", "batch scoring (customers)", size,
+                 local_cores(sp.spark_master),
+                 lambda sp=sp: spark_batch_score_step(sp, work / "spark.parquet"))
 
 
-def _training_set(settings: Settings, ds) -> None:
+def _training_set(settings: Settings) -> None:
     from features.online.store import open_store
     from features.transforms import ENTITY_TS
     from training.datasets import training_frame
 
     store = open_store(settings, need_online=False)
-    labels = pd.DataFrame({"customer_id": ds.customers["customer_id"].astype(str),
-                           ENTITY_TS: ds.end - pd.Timedelta(days=7)})
+    ids = pd.read_parquet(settings.data_dir / s.CUSTOMERS_FILE, columns=[s.CUSTOMER_ID])
+    end = pd.Timestamp(read_manifest(settings.data_dir)["end"])
+    labels = pd.DataFrame({"customer_id": ids[s.CUSTOMER_ID].astype(str),
+                           ENTITY_TS: end - pd.Timedelta(days=7)})
     training_frame(store, "intent_v1", labels)
 
 
@@ -144,6 +209,8 @@ def main() -> None:
     ap.add_argument("--customers", default="20000,100000")
     ap.add_argument("--days", type=int, default=30)
     ap.add_argument("--engines", default="local,spark")
+    ap.add_argument("--steps", default=",".join(STEPS))
+    ap.add_argument("--chunk-customers", type=int, default=CHUNK_CUSTOMERS)
     ap.add_argument("--models", type=Path, default=None)
     ap.add_argument("--plot", type=Path, default=Path("docs/img/scale.png"))
     ap.add_argument("--json", type=Path, default=Path("scale.json"))
@@ -155,12 +222,16 @@ def main() -> None:
     header("scaling: bulk steps per engine")
     sizes = [int(x) for x in args.customers.split(",")]
     engines = [e.strip() for e in args.engines.split(",")]
+    steps = {x.strip() for x in args.steps.split(",")}
+    if steps - set(STEPS):
+        ap.error(f"--steps: unknown {sorted(steps - set(STEPS))}; choose from {', '.join(STEPS)}")
     work = Path(tempfile.mkdtemp(prefix="nba-scale-"))
     rows: list[dict] = []
     try:
-        models = args.models or models_world(work)
+        models = args.models or (models_world(work) if "scoring" in steps else None)
         for size in sizes:
-            bench_size(size, args.days, engines, models, work, rows)
+            bench_size(size, args.days, engines, steps, args.chunk_customers, models, work,
+                       rows)
             shutil.rmtree(work / str(size), ignore_errors=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -63,15 +63,20 @@ def simulate(
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same data)")] = 7,
     products: Annotated[int, typer.Option(min=12, help="Number of products")] = 500,
     start: Annotated[str, typer.Option(help="First day (UTC)")] = "2026-01-05",
+    chunk_customers: Annotated[int | None, typer.Option(
+        min=1, help="Simulate and write larger worlds this many customers at a time: bounded "
+        "memory; the chunk size is part of the data (default 50,000: docs/simulator.md)",
+        show_default=False)] = None,
 ) -> None:
     """Simulate customers, products and events (with ground truth) into a dataset directory."""
     from features.simulation.behavior import SimConfig
+    from features.simulation.chunked import CHUNK_CUSTOMERS
     from pipelines.data_steps import simulate_step
 
     settings = _settings(data)
     cfg = SimConfig(customers=customers, days=days, seed=seed, products=products, start=start)
     with stage(f"simulating {customers} customers x {days} days (seed {seed})"):
-        manifest = simulate_step(cfg, settings.data_dir)
+        manifest = simulate_step(cfg, settings.data_dir, chunk_customers or CHUNK_CUSTOMERS)
     out.print(f"dataset written to {settings.data_dir}")
     _print_summary(manifest)
 

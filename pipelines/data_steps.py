@@ -7,15 +7,17 @@ from typing import Any
 
 import pandas as pd
 
-from features.simulation.behavior import SimConfig, simulate
+from features.simulation.behavior import SimConfig
+from features.simulation.chunked import CHUNK_CUSTOMERS, write_simulated
 from features.sources.dataset import write_dataset
 from pipelines.console import step
 
 
-def simulate_step(cfg: SimConfig, out: Path) -> dict[str, Any]:
-    """Simulate a dataset (with ground truth) into `out`; return its manifest."""
-    ds = simulate(cfg, progress=step)
-    return write_dataset(out, ds)
+def simulate_step(cfg: SimConfig, out: Path,
+                  chunk_customers: int = CHUNK_CUSTOMERS) -> dict[str, Any]:
+    """Simulate a dataset (with ground truth) into `out`, in chunks of `chunk_customers` when
+    larger (docs/simulator.md, "Large worlds"); return its manifest."""
+    return write_simulated(out, cfg, chunk_customers=chunk_customers, progress=step)
 
 
 def load_events_step(

@@ -15,7 +15,6 @@ file sources read (constant memory), so everything downstream is unchanged.
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,6 +26,7 @@ from features import schema as s
 from features.offline.build import BuildReport, arrow_table, write_build_info
 from features.repo.data_sources import OfflinePaths
 from features.settings import Settings
+from features.sources.dataset import read_manifest
 from features.spark.session import default_parallelism, spark_session
 from features.transforms import (
     customer_activity_rows,
@@ -42,6 +42,14 @@ BUCKET = "_bucket"
 PARTS_DIR = "_spark_parts"
 SAMPLE_CUSTOMERS = 200  # customers whose rows fix each output schema (run on the driver)
 BUCKETS_PER_CORE = 4
+# at most about this many events per bucket: a bucket's customers are built in one Python
+# worker, about 2.9 KB per event at the peak (docs/scale.md), so about 1.5 GB per worker
+BUCKET_EVENTS = 500_000
+
+
+def bucket_count(parallelism: int, events: int) -> int:
+    """Customer (and product) buckets: 4 per core, more when one would hold too many events."""
+    return max(BUCKETS_PER_CORE * parallelism, -(-events // BUCKET_EVENTS))
 
 
 def _utc(frame: pd.DataFrame, *cols: str) -> pd.DataFrame:
@@ -96,8 +104,7 @@ def _manifest_period(data_dir: Path, events: DataFrame) -> tuple[pd.Timestamp, p
     """The data's start and end: from the manifest like `Dataset`, else a min/max aggregate."""
     from pyspark.sql import functions as F
 
-    path = data_dir / s.MANIFEST_FILE
-    manifest = json.loads(path.read_text()) if path.exists() else {}
+    manifest = read_manifest(data_dir)
     if not (manifest.get("start") and manifest.get("end")):
         lo, hi = events.agg(F.min(s.EVENT_TS), F.max(s.EVENT_TS)).first()
         manifest = {**manifest, "start": manifest.get("start") or str(lo),
@@ -139,7 +146,8 @@ def build_offline_spark(settings: Settings, paths: OfflinePaths,
     customers = read_parquet(spark, data / s.CUSTOMERS_FILE)
     products = read_parquet(spark, data / s.PRODUCTS_FILE)
     start, end, manifest = _manifest_period(data, events)
-    n = buckets or BUCKETS_PER_CORE * default_parallelism(settings)
+    n = buckets or bucket_count(default_parallelism(settings),
+                                int(manifest.get("events") or events.count()))
     paths.root.mkdir(parents=True, exist_ok=True)
     parts = paths.root / PARTS_DIR
 

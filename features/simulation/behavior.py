@@ -40,6 +40,7 @@ COUNTRIES = (  # country, IANA timezone, share of customers
 )
 CAMPAIGN_WELCOME = "welcome"
 CAMPAIGN_CART = "cart_reminder"
+CAMPAIGN_STREAM = 17  # a chunked world's broadcast categories: default_rng([seed, 17])
 
 # event type codes, in schema order
 _ET = {e: i for i, e in enumerate(s.EVENT_TYPES)}
@@ -132,13 +133,39 @@ class _Events:
         return {k: np.concatenate([p[k] for p in self.parts]) for k in self.parts[0]}
 
 
-class Simulator:
-    """Generates one dataset; `run()` returns it. Use `simulate()` rather than this class."""
+@dataclass(frozen=True)
+class Chunk:
+    """A slice of a world's customers simulated on its own (`features/simulation/chunked.py`):
+    customers `first` .. `first + customers - 1` of the world, chunk number `index`."""
 
-    def __init__(self, cfg: SimConfig, progress: Callable[[str], None] | None = None) -> None:
+    index: int
+    first: int
+    customers: int
+
+    def seeds(self, seed: int, *key: int) -> np.random.SeedSequence:
+        """This chunk's random stream `key`, derived from the world seed (disjoint per chunk)."""
+        return np.random.SeedSequence(seed, spawn_key=(self.index, *key))
+
+
+class Simulator:
+    """Generates one dataset; `run()` returns it. Use `simulate()` rather than this class.
+
+    With a `chunk`, only that chunk's customers are simulated, from the chunk's own random
+    stream; the catalog and the broadcast calendar (each campaign's category) are the world's,
+    drawn from the world seed, so every chunk shares them. Event ids start at `first_event`."""
+
+    def __init__(self, cfg: SimConfig, progress: Callable[[str], None] | None = None,
+                 chunk: Chunk | None = None, first_event: int = 0) -> None:
         cfg.validate()
         self.cfg = cfg
-        self.rng = np.random.default_rng(cfg.seed)
+        self.chunked = chunk is not None
+        self.chunk = chunk or Chunk(0, 0, cfg.customers)
+        self.first_event = first_event
+        self.rng = np.random.default_rng(chunk.seeds(cfg.seed) if chunk else cfg.seed)
+        # whole world: one stream for everything (the data of every seed as it always was)
+        self.world_rng = np.random.default_rng(cfg.seed) if chunk else self.rng
+        self.campaign_rng = (np.random.default_rng([cfg.seed, CAMPAIGN_STREAM]) if chunk
+                             else self.rng)
         self.progress = progress or (lambda _msg: None)
         self.t0 = int(pd.Timestamp(cfg.start, tz="UTC").timestamp())
         self.t_end = self.t0 + cfg.days * DAY
@@ -147,7 +174,8 @@ class Simulator:
 
     # ------------------------------------------------------------------ catalog + people
     def _make_products(self) -> None:
-        rng, n = self.rng, self.cfg.products
+        """The catalog: the world stream's first draws (the same in every chunk)."""
+        rng, n = self.world_rng, self.cfg.products
         n_cat = len(CATEGORIES)
         cat = np.sort(np.concatenate([np.arange(n_cat), rng.integers(0, n_cat, n - n_cat)]))
         median = np.array(CATEGORY_MEDIAN_PRICE)[cat]
@@ -177,7 +205,7 @@ class Simulator:
 
     def _make_customers(self) -> None:
         rng, cfg = self.rng, self.cfg
-        n = cfg.customers
+        n = self.chunk.customers
         shares = np.array([c[2] for c in COUNTRIES])
         self.c_country = rng.choice(len(COUNTRIES), n, p=shares / shares.sum())
         is_new = rng.random(n) < cfg.new_customer_share
@@ -434,7 +462,7 @@ class Simulator:
     # ------------------------------------------------------------------ email
     def _emails(self, outcomes: dict[str, np.ndarray]) -> list[dict[str, np.ndarray]]:
         rng, cfg = self.rng, self.cfg
-        n = cfg.customers
+        n = self.chunk.customers
         sends_c, sends_t, sends_camp, sends_cat = [], [], [], []
         # Broadcast campaigns on fixed weekdays, each about one category; the ESP staggers send
         # hours at random per recipient, which is what lets a send-time model learn.
@@ -443,7 +471,7 @@ class Simulator:
             day_t = self.t0 + d * DAY
             if pd.Timestamp(day_t, unit="s").weekday() not in weekdays:
                 continue
-            cat = int(rng.integers(len(CATEGORIES)))
+            cat = int(self.campaign_rng.integers(len(CATEGORIES)))
             self.campaigns.append(f"bc{len(self.campaigns) - 1:03d}_{CATEGORIES[cat]}")
             cust = np.flatnonzero(self.c_consent & (self.c_signup < day_t))
             hour = rng.uniform(6, 22, len(cust))
@@ -582,7 +610,9 @@ class Simulator:
         o = np.lexsort((ev["etype"], ev["cust"], ev["t"]))
         ev = {k: v[o] for k, v in ev.items()}
         n_ev = len(ev["t"])
-        cust_ids = np.array([f"c{i:06d}" for i in range(self.cfg.customers)], dtype=object)
+        first = self.chunk.first
+        cust_ids = np.array([f"c{i:06d}" for i in range(first, first + self.chunk.customers)],
+                            dtype=object)
         prod_ids = np.array([f"p{i:05d}" for i in range(self.cfg.products)], dtype=object)
         cat_names = np.array(CATEGORIES, dtype=object)
         has_p = ev["product"] >= 0
@@ -593,7 +623,8 @@ class Simulator:
         category = np.where(cat_code >= 0, cat_names[np.maximum(cat_code, 0)], None)
         is_email = np.isin(ev["etype"], [_ET[e] for e in s.EMAIL_EVENTS])
         events = pd.DataFrame({
-            s.EVENT_ID: pd.Series(np.arange(n_ev)).map("e{:09d}".format).to_numpy(),
+            s.EVENT_ID: pd.Series(self.first_event + np.arange(n_ev)).map("e{:09d}".format
+                                                                          ).to_numpy(),
             s.CUSTOMER_ID: cust_ids[ev["cust"]],
             s.EVENT_TYPE: np.array(s.EVENT_TYPES, dtype=object)[ev["etype"]],
             s.EVENT_TS: pd.to_datetime(ev["t"], unit="s", utc=True),
@@ -658,8 +689,9 @@ class Simulator:
     def _channel_consents(self) -> dict[str, np.ndarray]:
         """SMS / push consent per customer, from a generator of their own (the main stream,
         and so every other simulated value, is the same as without them)."""
-        rng = np.random.default_rng([self.cfg.seed, 16])
-        n = self.cfg.customers
+        seed = self.cfg.seed
+        rng = np.random.default_rng(self.chunk.seeds(seed, 16) if self.chunked else [seed, 16])
+        n = self.chunk.customers
         return {s.SMS_CONSENT: rng.random(n) < self.cfg.sms_consent_share,
                 s.PUSH_CONSENT: rng.random(n) < self.cfg.push_consent_share}
 

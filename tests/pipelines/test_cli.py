@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -20,9 +21,10 @@ def nba(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None):
 def test_simulate_then_summary(tmp_path: Path) -> None:
     data = tmp_path / "d"
     r = nba("simulate", "--customers", "200", "--days", "20", "--products", "50", "--out",
-            str(data))
+            str(data), "--chunk-customers", "100")
     assert r.returncode == 0, r.stderr
     assert (data / "events.parquet").exists() and (data / "truth" / "customers.parquet").exists()
+    assert json.loads((data / "manifest.json").read_text())["chunks"] == 2  # written in chunks
     r = nba("summary", "--data", str(data))
     assert r.returncode == 0, r.stderr
     assert "customers  200" in r.stdout and "open_rate" in r.stdout

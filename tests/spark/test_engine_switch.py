@@ -35,6 +35,14 @@ def test_local_cores() -> None:
     assert local_cores("local[*]") >= 1
 
 
+def test_spark_build_buckets_grow_with_the_events() -> None:
+    from features.offline.spark_build import bucket_count
+
+    assert bucket_count(2, 2_850_000) == 8  # 4 per core up to 100,000 customers x 30 days
+    assert bucket_count(2, 28_400_000) == 57  # a million: at most 500,000 events per bucket
+    assert bucket_count(16, 28_400_000) == 64
+
+
 def test_missing_java_is_said(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     pytest.importorskip("pyspark")
     monkeypatch.setenv("JAVA_HOME", str(tmp_path / "no-java"))
