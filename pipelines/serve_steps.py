@@ -5,13 +5,14 @@ from __future__ import annotations
 import gc
 import os
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 from rich.progress import Progress
 
 from features.settings import Settings
-from features.sources.dataset import read_dataset
+from features.sources.dataset import read_customers_and_end
 from pipelines.console import UserError, console
 from pipelines.data_steps import write_table
 from serving.policy.config import PolicyConfig
@@ -110,17 +111,18 @@ def decision_pool(settings: Settings, workers: int, compile_new: bool = False):
     return pool
 
 
-def campaign(settings: Settings, now: pd.Timestamp | None):
-    """A batch score's dataset (features ensured) and its decision moment: `now`, default the
-    dataset's end, never before it (the online store holds features as of the end)."""
+def campaign(settings: Settings, now: pd.Timestamp | None) -> tuple[pd.DataFrame, datetime]:
+    """A batch score's customers (features ensured; the event log is not read) and its decision
+    moment: `now`, default the dataset's end, never before it (the online store holds features
+    as of the end)."""
     from pipelines.feature_steps import ensure_features
 
     ensure_features(settings)
-    ds = read_dataset(settings.data_dir, with_truth=False)
-    if now is not None and now < ds.end:
-        raise UserError(f"--now {now} is before the dataset's end {ds.end}: the online store "
+    customers, end = read_customers_and_end(settings.data_dir)
+    if now is not None and now < end:
+        raise UserError(f"--now {now} is before the dataset's end {end}: the online store "
                         "holds features as of the end, so earlier decisions would see the future")
-    return ds, (now or ds.end).to_pydatetime()
+    return customers, (now or end).to_pydatetime()
 
 
 def batch_score_step(settings: Settings, out: Path, now: pd.Timestamp | None = None,
@@ -128,8 +130,8 @@ def batch_score_step(settings: Settings, out: Path, now: pd.Timestamp | None = N
     """Decide for every customer of the dataset at `now` (default: the dataset's end), in
     chunks of 1,000, in `workers` processes when > 1. Returns the decisions as a frame (also
     written to `out`) and, when decided in this process (workers=1), the Decision objects."""
-    ds, moment = campaign(settings, now)
-    ids = ds.customers["customer_id"].astype(str).tolist()
+    customers, moment = campaign(settings, now)
+    ids = customers["customer_id"].astype(str).tolist()
     chunks = [ids[i:i + CHUNK] for i in range(0, len(ids), CHUNK)]
     compile_new = len(ids) >= COMPILE_MIN_DECISIONS
     decisions: list[Decision] = []

@@ -62,12 +62,12 @@ def spark_batch_score_step(settings: Settings, out: Path, now: pd.Timestamp | No
     from features.spark.session import default_parallelism, spark_session
     from pipelines.serve_steps import CHUNK, COMPILE_MIN_DECISIONS, campaign
 
-    ds, moment = campaign(settings, now)
+    customers, moment = campaign(settings, now)
     spark = spark_session(settings)
     n = partitions or default_parallelism(settings)
-    ids = spark.createDataFrame(ds.customers[["customer_id"]].astype(str)).repartition(n)
+    ids = spark.createDataFrame(customers[["customer_id"]].astype(str)).repartition(n)
     run = decide_partition(settings, moment, CHUNK,
-                           compile_new=len(ds.customers) >= COMPILE_MIN_DECISIONS)
+                           compile_new=len(customers) >= COMPILE_MIN_DECISIONS)
     decided = ids.mapInPandas(run, DECISION_SCHEMA)
     decided.write.mode("overwrite").parquet(str(out))
     counts = spark.read.parquet(str(out)).groupBy("action").count().toPandas()

@@ -217,12 +217,8 @@ def read_manifest(data_dir: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def read_dataset(data_dir: Path, *, with_truth: bool = True,
-                 keep_customers: Callable[[pd.Series], np.ndarray] | None = None) -> Dataset:
-    """Read the dataset in `data_dir`, or raise `DatasetError` saying how to make one.
-    `keep_customers`: a mask over the customer ids; only those customers' events, rows and truth
-    are read (the events filtered as the Parquet file is read: a sample of a log too big for
-    memory fits). The period stays the whole dataset's (from the manifest)."""
+def _require_dataset(data_dir: Path) -> None:
+    """Raise `DatasetError` saying how to make a dataset when `data_dir` holds none."""
     missing = [f for f in (s.EVENTS_FILE, s.CUSTOMERS_FILE, s.PRODUCTS_FILE)
                if not (data_dir / f).exists()]
     if missing:
@@ -231,6 +227,27 @@ def read_dataset(data_dir: Path, *, with_truth: bool = True,
             f"`nba simulate --out {data_dir}` or "
             f"`nba load events|transactions PATH --out {data_dir}`"
         )
+
+
+def read_customers_and_end(data_dir: Path) -> tuple[pd.DataFrame, pd.Timestamp]:
+    """The dataset's customers and its end (`Dataset.end`) without reading the event log: the
+    manifest's end, else the latest event time from that one column (a campaign over 10M
+    customers must not load billions of events to learn who they are)."""
+    _require_dataset(data_dir)
+    customers = pd.read_parquet(data_dir / s.CUSTOMERS_FILE)
+    end = read_manifest(data_dir).get("end")
+    if not end:
+        end = pd.read_parquet(data_dir / s.EVENTS_FILE, columns=[s.EVENT_TS])[s.EVENT_TS].max()
+    return customers, pd.Timestamp(end)
+
+
+def read_dataset(data_dir: Path, *, with_truth: bool = True,
+                 keep_customers: Callable[[pd.Series], np.ndarray] | None = None) -> Dataset:
+    """Read the dataset in `data_dir`, or raise `DatasetError` saying how to make one.
+    `keep_customers`: a mask over the customer ids; only those customers' events, rows and truth
+    are read (the events filtered as the Parquet file is read: a sample of a log too big for
+    memory fits). The period stays the whole dataset's (from the manifest)."""
+    _require_dataset(data_dir)
     manifest = read_manifest(data_dir)
     truth_path = data_dir / s.TRUTH_DIR / "customers.parquet"
     truth = pd.read_parquet(truth_path) if with_truth and truth_path.exists() else None

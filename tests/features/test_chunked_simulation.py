@@ -16,7 +16,9 @@ from features.sources import dataset
 from features.sources.dataset import (
     PARTS_DIR,
     Dataset,
+    DatasetError,
     DatasetWriter,
+    read_customers_and_end,
     read_dataset,
     summarize,
     write_dataset,
@@ -149,3 +151,23 @@ def test_writer_types_a_column_left_empty_by_one_part(tmp_path: Path, whole: Dat
     assert ds.events[s.QUERY].notna().sum() == whole.events[s.QUERY].notna().sum() - \
         whole.events.loc[whole.events[s.CUSTOMER_ID].isin(halves[0]), s.QUERY].notna().sum()
     assert len(ds.events) == len(whole.events) and len(ds.customers) == len(whole.customers)
+
+
+def test_customers_and_end_without_the_event_log(chunked: tuple[Path, dict],
+                                                  tmp_path: Path) -> None:
+    """What a campaign reads (batch scoring): the dataset's customers and end, as read_dataset
+    gives them; the end from the events when the manifest has none; a clear error without a
+    dataset."""
+    import shutil
+
+    out, _ = chunked
+    full = read_dataset(out, with_truth=False)
+    customers, end = read_customers_and_end(out)
+    pd.testing.assert_frame_equal(customers, full.customers)
+    assert end == full.end
+    bare = tmp_path / "bare"
+    shutil.copytree(out, bare)
+    (bare / s.MANIFEST_FILE).unlink()
+    assert read_customers_and_end(bare)[1] == full.events[s.EVENT_TS].max()
+    with pytest.raises(DatasetError, match="no dataset"):
+        read_customers_and_end(tmp_path / "nothing")
