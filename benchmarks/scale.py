@@ -13,18 +13,22 @@ Scoring uses champions trained once on a small world (`--models DIR`, a dataset 
 trained and promoted models, e.g. one `nba demo` made; by default one is trained here): scoring
 cost does not depend on how much data trained the model.
 
-`--steps` chooses the steps (build, materialize, training, scoring; all by default): at a million
-customers the SQLite materialize alone takes hours here. A step that needs one left out is
-skipped, and so is a step whose memory, estimated from the events and the bytes per event
-measured on this machine (`BYTES_PER_EVENT`), exceeds the memory available when it starts:
-each skip is printed with its reason.
+`--steps` chooses the steps (build, materialize, training, scoring; all by default), `--skip`
+leaves out one engine's step (`local:materialize`: at a million customers the local engine's
+materialize into SQLite alone takes hours here). A step that needs one left out is skipped, and
+so is a step whose memory, estimated from the events and the bytes per event measured on this
+machine (`BYTES_PER_EVENT`), exceeds the memory available when it starts: each skip is printed
+with its reason. `--online-store` is the online store materialize fills and scoring reads
+(`sqlite`, the default, or a Redis URL: its keys for the benchmark's project are deleted after
+each size).
 
 Prints one table (seconds, rows/s, rows/s per core), writes it as JSON and draws the rates
 against the customer count (`--plot`).
 
 Run: python benchmarks/scale.py [--customers 20000,100000] [--days 30] [--engines local,spark]
-     [--steps build,materialize,training,scoring] [--chunk-customers 50000]
-     [--models DIR] [--plot docs/img/scale.png] [--json scale.json]
+     [--steps build,materialize,training,scoring] [--skip local:materialize]
+     [--online-store sqlite|redis://host:port/db] [--chunk-customers 50000] [--models DIR]
+     [--plot docs/img/scale.png] [--json scale.json]
 """
 
 from __future__ import annotations
@@ -54,14 +58,12 @@ MODEL_WORLD = SimConfig(customers=1_200, days=170, products=500, seed=21)
 STEPS = ("build", "materialize", "training", "scoring")
 # Peak memory per event of the steps whose memory grows with the data in this process, measured
 # on this machine at 30 days (docs/scale.md, "Benchmark"): the local build (20,000 and 50,000
-# customers), materialize (20,000: both engines seed the live history from the whole log in
-# pandas, the local engine's Feast materialize adds its own), the local training set (DuckDB;
-# 20,000 and 50,000). Batch scoring reads the customers file, not the events
-# (`read_customers_and_end`). The Spark steps' own work is in the JVM (Spark's memory settings).
+# customers), the local training set (DuckDB; 20,000 and 50,000). Materialize reads the log in
+# batches to seed the live history (`iter_events`) and Feast's engines read the latest row per
+# customer; batch scoring reads the customers file, not the events (`read_customers_and_end`).
+# The Spark steps' own work is in the JVM (Spark's memory settings).
 BYTES_PER_EVENT = {
     ("build", "local"): 2_900,
-    ("materialize", "local"): 3_300,
-    ("materialize", "spark"): 1_300,
     ("training", "local"): 450,
 }
 HEADROOM = 0.85  # a step may take this share of the memory available when it starts
@@ -93,11 +95,13 @@ def timed(rows: list[dict], size: int, engine: str, step: str, n: int, cores: in
     record(rows, size, engine, step, n, cores, time.perf_counter() - t)
 
 
-def skip_reason(step: str, engine: str, n_events: int, steps: set[str],
+def skip_reason(step: str, engine: str, n_events: int, steps: set[str], skip: set[str],
                 done: set[str]) -> str | None:
     """Why `step` does not run on `engine` (None: it runs)."""
     if step not in steps:
         return "not in --steps"
+    if f"{engine}:{step}" in skip:
+        return "in --skip"
     needs = {"materialize": "build", "training": "build", "scoring": "materialize"}.get(step)
     if needs and needs not in done:
         return f"needs {needs} (the {'feature tables' if needs == 'build' else 'online store'}" \
@@ -112,14 +116,16 @@ def skip_reason(step: str, engine: str, n_events: int, steps: set[str],
     return None
 
 
-def bench_size(size: int, days: int, engines: list[str], steps: set[str], chunk: int,
-               models: Path | None, work: Path, rows: list[dict]) -> None:
+def bench_size(size: int, days: int, engines: list[str], steps: set[str], skip: set[str],
+               online_store: str, chunk: int, models: Path | None, work: Path,
+               rows: list[dict]) -> None:
     from features.spark.session import local_cores
     from pipelines.feature_steps import apply_step, build_step, materialize_step
     from pipelines.serve_steps import batch_score_step
 
     print(f"\n## {size:,} customers x {days} days", flush=True)
-    base = Settings.from_env(env={}, data_dir=work / str(size) / "data")
+    base = Settings.from_env(env={}, data_dir=work / str(size) / "data",
+                             online_store=online_store, feast_project=f"scale{size}")
     if models is not None:  # scoring: the champions of the models world
         base = replace(base, mlflow_tracking_uri=Settings.from_env(
             env={}, data_dir=models).tracking_uri)
@@ -135,7 +141,7 @@ def bench_size(size: int, days: int, engines: list[str], steps: set[str], chunk:
 
     def step(engine: str, name: str, label: str, n: int, ecores: int, fn) -> None:
         """Time `fn` as `label`, or print why the step is skipped."""
-        why = skip_reason(name, engine, n_events, steps, done)
+        why = skip_reason(name, engine, n_events, steps, skip, done)
         if why:
             print(f"  {engine:<6} {label:<28} skipped: {why}", flush=True)
             return
@@ -169,6 +175,22 @@ def bench_size(size: int, days: int, engines: list[str], steps: set[str], chunk:
             step("spark", "scoring", "batch scoring (customers)", size,
                  local_cores(sp.spark_master),
                  lambda sp=sp: spark_batch_score_step(sp, work / "spark.parquet"))
+
+
+def drop_online(online_store: str, size: int, work: Path) -> None:
+    """Delete a Redis online store's keys of this size's project (features and history)."""
+    data = work / str(size) / "data"
+    if online_store == "sqlite" or not (data / "feature_store").exists():
+        return
+    from features.online.history import open_history
+    from features.online.store import open_store
+
+    settings = Settings.from_env(env={}, data_dir=data, online_store=online_store,
+                                 feast_project=f"scale{size}")
+    history = open_history(settings)
+    history.clear()
+    history.close()
+    open_store(settings).teardown()
 
 
 def _training_set(settings: Settings) -> None:
@@ -208,6 +230,8 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=30)
     ap.add_argument("--engines", default="local,spark")
     ap.add_argument("--steps", default=",".join(STEPS))
+    ap.add_argument("--skip", default="", help="engine:step pairs, e.g. local:materialize")
+    ap.add_argument("--online-store", default="sqlite")
     ap.add_argument("--chunk-customers", type=int, default=CHUNK_CUSTOMERS)
     ap.add_argument("--models", type=Path, default=None)
     ap.add_argument("--plot", type=Path, default=Path("docs/img/scale.png"))
@@ -223,14 +247,21 @@ def main() -> None:
     steps = {x.strip() for x in args.steps.split(",")}
     if steps - set(STEPS):
         ap.error(f"--steps: unknown {sorted(steps - set(STEPS))}; choose from {', '.join(STEPS)}")
+    skip = {x.strip() for x in args.skip.split(",") if x.strip()}
+    known = {f"{e}:{st}" for e in ("local", "spark") for st in STEPS}
+    if skip - known:
+        ap.error(f"--skip: unknown {sorted(skip - known)}; use engine:step, e.g. local:materialize")
     work = Path(tempfile.mkdtemp(prefix="nba-scale-"))
     rows: list[dict] = []
     try:
         models = args.models or (models_world(work) if "scoring" in steps else None)
         for size in sizes:
-            bench_size(size, args.days, engines, steps, args.chunk_customers, models, work,
-                       rows)
-            shutil.rmtree(work / str(size), ignore_errors=True)
+            try:
+                bench_size(size, args.days, engines, steps, skip, args.online_store,
+                           args.chunk_customers, models, work, rows)
+            finally:
+                drop_online(args.online_store, size, work)
+                shutil.rmtree(work / str(size), ignore_errors=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"\npeak memory of the driver process: {peak_rss_mb():,.0f} MiB")

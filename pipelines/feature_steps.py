@@ -6,11 +6,12 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from features import schema as s
 from features.offline.build import build_offline, is_built
 from features.online.store import offline_paths
 from features.online.store_ops import materialize_online, materialize_start, register, seed_history
 from features.settings import Settings
-from features.sources.dataset import read_dataset
+from features.sources.dataset import iter_events, read_dataset, read_period
 from features.transforms import LOOKBACK_DAYS
 from pipelines.console import step
 
@@ -68,13 +69,15 @@ def apply_step(settings: Settings) -> list[str]:
 
 
 def materialize_step(settings: Settings) -> dict[str, int]:
-    """Load the latest feature rows into the online store; seed the live event history."""
-    ds = read_dataset(settings.data_dir, with_truth=False)
+    """Load the latest feature rows into the online store; seed the live event history. The
+    event log is read in batches, so memory holds one batch, not the log."""
+    customers = pd.read_parquet(settings.data_dir / s.CUSTOMERS_FILE)
+    start, end = read_period(settings.data_dir)
     step("materializing feature views into the online store")
-    materialize_online(settings, materialize_start(ds), ds.end + pd.Timedelta(days=1))
+    materialize_online(settings, materialize_start(customers, start), end + pd.Timedelta(days=1))
     step(f"seeding the live event history (last {LOOKBACK_DAYS} days, and every signup, "
          "unsubscribe and purchase)")
-    n = seed_history(settings, ds.events, ds.end)
+    n = seed_history(settings, iter_events(settings.data_dir), end)
     (settings.feature_repo_dir / MATERIALIZED_MARK).write_text(_fingerprint(settings))
     return {"history_events": n}
 

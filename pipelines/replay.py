@@ -63,7 +63,8 @@ def run_replay(settings: Settings, hours: float = 24.0, tick_minutes: float = 10
          f"{replay.feast_project})")
     apply_step(replay)
     engine = DecisionEngine(replay)
-    engine.store.materialize(materialize_start(ds).to_pydatetime(), start.to_pydatetime())
+    engine.store.materialize(materialize_start(ds.customers, ds.start).to_pydatetime(),
+                             start.to_pydatetime())
     seed_history(replay, ds.events[ds.events[s.EVENT_TS] <= start], start)
     stream = ds.events[(ds.events[s.EVENT_TS] > start)].astype({s.EVENT_TYPE: str})
     stats = ReplayStats()

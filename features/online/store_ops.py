@@ -3,6 +3,7 @@ does), materialize the views (in parallel where the store allows) and seed the l
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
@@ -37,10 +38,11 @@ def register(settings: Settings) -> list[str]:
 VIEW_GROUPS = (("customer_activity",), ("customer_items", "customer_profile", "product_stats"))
 
 
-def materialize_start(ds) -> pd.Timestamp:
-    """Before every feature row of the dataset, whatever its period (1990s logs included)."""
-    signup = pd.to_datetime(ds.customers[s.SIGNUP_TS], utc=True).min()
-    first = min(t for t in (ds.start, signup) if pd.notna(t))
+def materialize_start(customers: pd.DataFrame, start: pd.Timestamp) -> pd.Timestamp:
+    """Before every feature row of a dataset starting at `start` with these customers, whatever
+    its period (1990s logs included)."""
+    signup = pd.to_datetime(customers[s.SIGNUP_TS], utc=True).min()
+    first = min(t for t in (start, signup) if pd.notna(t))
     return first - pd.Timedelta(days=1)
 
 
@@ -91,15 +93,21 @@ def materialize_online(settings: Settings, start: pd.Timestamp, end: pd.Timestam
                 make_tzaware(start.to_pydatetime()), make_tzaware(end.to_pydatetime()))
 
 
-def seed_history(settings: Settings, events: pd.DataFrame, end: pd.Timestamp) -> int:
-    """Replace the live history with the events the live transforms need at `end`."""
+def seed_history(settings: Settings, events: pd.DataFrame | Iterable[pd.DataFrame],
+                 end: pd.Timestamp) -> int:
+    """Replace the live history with the events the live transforms need at `end`. `events`: a
+    frame, or frames in turn (`iter_events`: a log larger than memory)."""
     from features.online.history import open_history
 
-    recent = events[(events[s.EVENT_TS] > end - pd.Timedelta(days=LOOKBACK_DAYS + 1))
-                    | events[s.EVENT_TYPE].isin([str(e) for e in STICKY_EVENTS])]
+    sticky = [str(e) for e in STICKY_EVENTS]
+    since = end - pd.Timedelta(days=LOOKBACK_DAYS + 1)
     history = open_history(settings)
+    n = 0
     try:
         history.clear()
-        return history.append(recent)
+        for frame in [events] if isinstance(events, pd.DataFrame) else events:
+            keep = (frame[s.EVENT_TS] > since) | frame[s.EVENT_TYPE].astype(str).isin(sticky)
+            n += history.append(frame[keep])
+        return n
     finally:
         history.close()

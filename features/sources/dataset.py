@@ -9,7 +9,7 @@ import itertools
 import json
 import shutil
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -229,16 +229,35 @@ def _require_dataset(data_dir: Path) -> None:
         )
 
 
-def read_customers_and_end(data_dir: Path) -> tuple[pd.DataFrame, pd.Timestamp]:
-    """The dataset's customers and its end (`Dataset.end`) without reading the event log: the
-    manifest's end, else the latest event time from that one column (a campaign over 10M
-    customers must not load billions of events to learn who they are)."""
+def read_period(data_dir: Path) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The dataset's period (`Dataset.start`, `Dataset.end`) without reading the event log: the
+    manifest's, else the earliest and latest event time from that one column."""
     _require_dataset(data_dir)
-    customers = pd.read_parquet(data_dir / s.CUSTOMERS_FILE)
-    end = read_manifest(data_dir).get("end")
-    if not end:
-        end = pd.read_parquet(data_dir / s.EVENTS_FILE, columns=[s.EVENT_TS])[s.EVENT_TS].max()
-    return customers, pd.Timestamp(end)
+    manifest = read_manifest(data_dir)
+    start, end = manifest.get("start"), manifest.get("end")
+    if not (start and end):
+        ts = pq.read_table(data_dir / s.EVENTS_FILE, columns=[s.EVENT_TS])[s.EVENT_TS]
+        lo, hi = pc.min_max(ts).values()
+        start, end = start or lo.as_py(), end or hi.as_py()
+    return pd.Timestamp(start), pd.Timestamp(end)
+
+
+def read_customers_and_end(data_dir: Path) -> tuple[pd.DataFrame, pd.Timestamp]:
+    """The dataset's customers and its end without reading the event log (a campaign over 10M
+    customers must not load billions of events to learn who they are)."""
+    end = read_period(data_dir)[1]  # first: a clear error without a dataset
+    return pd.read_parquet(data_dir / s.CUSTOMERS_FILE), end
+
+
+EVENT_BATCH_ROWS = 500_000
+
+
+def iter_events(data_dir: Path, batch_rows: int = EVENT_BATCH_ROWS) -> Iterator[pd.DataFrame]:
+    """The event log in frames of at most `batch_rows` events, in file order: memory holds one
+    batch, not the log (seeding the live history of a million customers)."""
+    _require_dataset(data_dir)
+    for batch in pq.ParquetFile(data_dir / s.EVENTS_FILE).iter_batches(batch_size=batch_rows):
+        yield batch.to_pandas()
 
 
 def read_dataset(data_dir: Path, *, with_truth: bool = True,

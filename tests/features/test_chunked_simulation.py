@@ -18,8 +18,10 @@ from features.sources.dataset import (
     Dataset,
     DatasetError,
     DatasetWriter,
+    iter_events,
     read_customers_and_end,
     read_dataset,
+    read_period,
     summarize,
     write_dataset,
 )
@@ -169,5 +171,18 @@ def test_customers_and_end_without_the_event_log(chunked: tuple[Path, dict],
     shutil.copytree(out, bare)
     (bare / s.MANIFEST_FILE).unlink()
     assert read_customers_and_end(bare)[1] == full.events[s.EVENT_TS].max()
-    with pytest.raises(DatasetError, match="no dataset"):
-        read_customers_and_end(tmp_path / "nothing")
+    assert read_period(out) == (full.start, full.end)
+    assert read_period(bare) == (full.events[s.EVENT_TS].min(), full.events[s.EVENT_TS].max())
+    for read in (read_customers_and_end, read_period, lambda d: next(iter_events(d))):
+        with pytest.raises(DatasetError, match="no dataset"):
+            read(tmp_path / "nothing")
+
+
+def test_event_log_in_batches(chunked: tuple[Path, dict]) -> None:
+    """What materialize seeds the live history from: the log in bounded frames, which together
+    are read_dataset's events, row for row and with the same types."""
+    out, _ = chunked
+    events = read_dataset(out, with_truth=False).events
+    batches = list(iter_events(out, batch_rows=1_000))
+    assert len(batches) > len(events) // 1_000 and max(map(len, batches)) <= 1_000
+    pd.testing.assert_frame_equal(pd.concat(batches, ignore_index=True), events)

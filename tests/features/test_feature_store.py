@@ -220,6 +220,35 @@ def test_historical_join_never_sees_the_future(tmp_path: Path, full_dataset: Dat
     assert np.allclose(hist.loc[want.index, "hours_since_last_purchase"], hrs, equal_nan=True)
 
 
+def test_history_seeded_from_batches_equals_one_frame(tmp_path: Path,
+                                                      full_dataset: Dataset) -> None:
+    """Materialize seeds the live history from the log in batches (a log larger than memory):
+    the same events as from the whole log in one frame, the lookback and sticky rule applied."""
+    from features.online.history import open_history
+    from features.online.store_ops import seed_history
+    from features.sources.dataset import iter_events
+    from features.transforms import LOOKBACK_DAYS, STICKY_EVENTS
+
+    write_dataset(tmp_path / "data", full_dataset)
+    end = full_dataset.end + pd.Timedelta(days=LOOKBACK_DAYS - 30)  # some events fall out
+    seeded = {}
+    for how, events in (("frame", full_dataset.events),
+                        ("batches", iter_events(tmp_path / "data", batch_rows=700))):
+        settings = Settings.from_env(env={}, data_dir=tmp_path / how)
+        n = seed_history(settings, events, end)
+        history = open_history(settings)
+        seeded[how] = history.recent(full_dataset.customers[s.CUSTOMER_ID]).sort_values(
+            s.EVENT_ID, ignore_index=True)
+        history.close()
+        assert n == len(seeded[how])
+    ev = full_dataset.events
+    old = ev[s.EVENT_TS] <= end - pd.Timedelta(days=LOOKBACK_DAYS + 1)
+    assert 0 < old.sum() < len(ev)  # the rule has something to drop and to keep
+    want = ev[~old | ev[s.EVENT_TYPE].astype(str).isin([str(e) for e in STICKY_EVENTS])]
+    assert len(seeded["frame"]) == len(want)
+    pd.testing.assert_frame_equal(seeded["batches"], seeded["frame"])
+
+
 def test_unreachable_store_is_a_quick_clear_error(tmp_path: Path) -> None:
     settings = Settings.from_env(env={}, data_dir=tmp_path, online_store="redis://127.0.0.1:6399/0")
     t = time.perf_counter()

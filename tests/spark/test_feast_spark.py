@@ -60,7 +60,8 @@ def test_materialize_and_training_sets_on_spark_equal_local(spark, tmp_path: Pat
         write_dataset(settings.data_dir, ds)
         build_step(replace(settings, engine="local"))
         apply_step(settings)
-        materialize_online(settings, materialize_start(ds), ds.end + pd.Timedelta(days=1))
+        materialize_online(settings, materialize_start(ds.customers, ds.start),
+                           ds.end + pd.Timedelta(days=1))
         store = open_store(settings)
         service = store.get_feature_service("intent_v1")
         online = store.get_online_features(features=service, entity_rows=rows).to_df()
