@@ -69,15 +69,21 @@ def apply_step(settings: Settings) -> list[str]:
 
 
 def materialize_step(settings: Settings) -> dict[str, int]:
-    """Load the latest feature rows into the online store; seed the live event history. The
-    event log is read in batches, so memory holds one batch, not the log."""
+    """Load the latest feature rows into the online store; seed the live event history (from
+    the log read in batches, so memory holds one batch, not the log; on Spark tasks when the
+    engine is Spark and the store Redis)."""
     customers = pd.read_parquet(settings.data_dir / s.CUSTOMERS_FILE)
     start, end = read_period(settings.data_dir)
     step("materializing feature views into the online store")
     materialize_online(settings, materialize_start(customers, start), end + pd.Timedelta(days=1))
     step(f"seeding the live event history (last {LOOKBACK_DAYS} days, and every signup, "
          "unsubscribe and purchase)")
-    n = seed_history(settings, iter_events(settings.data_dir), end)
+    if settings.engine == "spark" and settings.redis_online:  # Spark tasks write to Redis
+        from features.spark.history import seed_history_spark
+
+        n = seed_history_spark(settings, end)
+    else:
+        n = seed_history(settings, iter_events(settings.data_dir), end)
     (settings.feature_repo_dir / MATERIALIZED_MARK).write_text(_fingerprint(settings))
     return {"history_events": n}
 

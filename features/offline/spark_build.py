@@ -52,7 +52,7 @@ def bucket_count(parallelism: int, events: int) -> int:
     return max(BUCKETS_PER_CORE * parallelism, -(-events // BUCKET_EVENTS))
 
 
-def _utc(frame: pd.DataFrame, *cols: str) -> pd.DataFrame:
+def as_utc(frame: pd.DataFrame, *cols: str) -> pd.DataFrame:
     """Spark hands timestamps to pandas as naive UTC: make them tz-aware, as the loaders do."""
     for c in cols:
         if c in frame.columns:
@@ -65,7 +65,7 @@ def per_bucket(fn: Callable[[pd.DataFrame], pd.DataFrame]
     """An `applyInPandas` function: one bucket's events in, `fn`'s feature rows out."""
 
     def run(events: pd.DataFrame) -> pd.DataFrame:
-        return fn(_utc(events.drop(columns=[BUCKET]), s.EVENT_TS, s.SIGNUP_TS))
+        return fn(as_utc(events.drop(columns=[BUCKET]), s.EVENT_TS, s.SIGNUP_TS))
 
     return run
 
@@ -154,7 +154,7 @@ def build_offline_spark(settings: Settings, paths: OfflinePaths,
     # a few customers' rows through the local functions fix the output schemas
     sample_ids = [r[0] for r in customers.select(s.CUSTOMER_ID).limit(SAMPLE_CUSTOMERS)
                   .collect()]
-    sample = _utc(events.where(F.col(s.CUSTOMER_ID).isin(sample_ids)).toPandas(), s.EVENT_TS)
+    sample = as_utc(events.where(F.col(s.CUSTOMER_ID).isin(sample_ids)).toPandas(), s.EVENT_TS)
     by_customer = _bucketed(events, s.CUSTOMER_ID, n)
     rows: dict[str, int] = {}
 
@@ -174,7 +174,7 @@ def build_offline_spark(settings: Settings, paths: OfflinePaths,
     # the local build's first valid time is min(earliest sign-up, start): passed in as `start`
     floor = min(start, pd.Timestamp(first_signup, tz="UTC")) if first_signup else start
     profile_fn = _profiles(end, floor)
-    local_customers = _utc(customers.limit(SAMPLE_CUSTOMERS).toPandas(), s.SIGNUP_TS)
+    local_customers = as_utc(customers.limit(SAMPLE_CUSTOMERS).toPandas(), s.SIGNUP_TS)
     schema = _spark_schema(customer_profile_rows(local_customers, end, floor))
     profile = customers.mapInPandas(profile_fn, schema)
     rows["customer_profile"] = _write_table(profile, paths.profile, parts / "profile")
@@ -197,7 +197,7 @@ def _profiles(as_of: pd.Timestamp, start: pd.Timestamp
               ) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
     def run(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for frame in frames:
-            yield customer_profile_rows(_utc(frame, s.SIGNUP_TS), as_of, start)
+            yield customer_profile_rows(as_utc(frame, s.SIGNUP_TS), as_of, start)
 
     return run
 
@@ -209,7 +209,7 @@ def _product_bucket(start: pd.Timestamp, end: pd.Timestamp
             events = pd.DataFrame({c: pd.Series(dtype=object)
                                    for c in (s.PRODUCT_ID, s.EVENT_TYPE)})
             events[s.EVENT_TS] = pd.Series(dtype="datetime64[us, UTC]")
-        events = _utc(events.drop(columns=[BUCKET], errors="ignore"), s.EVENT_TS)
+        events = as_utc(events.drop(columns=[BUCKET], errors="ignore"), s.EVENT_TS)
         if products.empty:  # events of products missing from the catalog: no rows, as locally
             return product_stats_rows(events, pd.DataFrame(
                 {c: [] for c in (s.PRODUCT_ID, s.PRICE, s.MARGIN, s.IN_STOCK)}), start, end)

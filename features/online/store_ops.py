@@ -93,21 +93,26 @@ def materialize_online(settings: Settings, start: pd.Timestamp, end: pd.Timestam
                 make_tzaware(start.to_pydatetime()), make_tzaware(end.to_pydatetime()))
 
 
+def history_rows(events: pd.DataFrame, end: pd.Timestamp) -> pd.DataFrame:
+    """The events the live history keeps at `end`: the lookback window (and a day) plus every
+    sticky event (signup, unsubscribe, purchase)."""
+    since = end - pd.Timedelta(days=LOOKBACK_DAYS + 1)
+    sticky = [str(e) for e in STICKY_EVENTS]
+    return events[(events[s.EVENT_TS] > since) | events[s.EVENT_TYPE].astype(str).isin(sticky)]
+
+
 def seed_history(settings: Settings, events: pd.DataFrame | Iterable[pd.DataFrame],
                  end: pd.Timestamp) -> int:
     """Replace the live history with the events the live transforms need at `end`. `events`: a
     frame, or frames in turn (`iter_events`: a log larger than memory)."""
     from features.online.history import open_history
 
-    sticky = [str(e) for e in STICKY_EVENTS]
-    since = end - pd.Timedelta(days=LOOKBACK_DAYS + 1)
     history = open_history(settings)
     n = 0
     try:
         history.clear()
         for frame in [events] if isinstance(events, pd.DataFrame) else events:
-            keep = (frame[s.EVENT_TS] > since) | frame[s.EVENT_TYPE].astype(str).isin(sticky)
-            n += history.append(frame[keep])
+            n += history.append(history_rows(frame, end))
         return n
     finally:
         history.close()
