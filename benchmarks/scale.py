@@ -19,7 +19,7 @@ materialize into SQLite alone takes hours here). A step that needs one left out 
 so is a step whose memory, estimated from the events and the bytes per event measured on this
 machine (`BYTES_PER_EVENT`), exceeds the memory available when it starts: each skip is printed
 with its reason. `--online-store` is the online store materialize fills and scoring reads
-(`sqlite`, the default, or a Redis URL: its keys for the benchmark's project are deleted after
+(`sqlite`, the default, or a Redis URL: the keys of the benchmark's project are deleted after
 each size).
 
 Prints one table (seconds, rows/s, rows/s per core), writes it as JSON and draws the rates
@@ -178,18 +178,20 @@ def bench_size(size: int, days: int, engines: list[str], steps: set[str], skip: 
 
 
 def drop_online(online_store: str, size: int, work: Path) -> None:
-    """Delete a Redis online store's keys of this size's project (features and history)."""
+    """Delete a Redis online store's keys of this size's project: Feast's rows, and the
+    project's own keys (live history, decision index, product state)."""
     data = work / str(size) / "data"
     if online_store == "sqlite" or not (data / "feature_store").exists():
         return
-    from features.online.history import open_history
-    from features.online.store import open_store
+    from features.online.store import budgeted_redis, open_store
 
     settings = Settings.from_env(env={}, data_dir=data, online_store=online_store,
                                  feast_project=f"scale{size}")
-    history = open_history(settings)
-    history.clear()
-    history.close()
+    r = budgeted_redis(online_store, None)
+    keys = list(r.scan_iter(match=f"nba:{settings.feast_project}:*", count=10_000))
+    for i in range(0, len(keys), 1_000):
+        r.delete(*keys[i:i + 1_000])
+    r.close()
     open_store(settings).teardown()
 
 

@@ -21,8 +21,9 @@ CONTEXT_VIEW = "customer_context"
 
 class OnlineFeatures:
     """Reads one or many customers' feature vectors: on SQLite one query for all the service's
-    views, on other stores one provider `online_read` per view (`direct=False`: Feast's
-    `get_online_features`, the reference; tests check all agree).
+    views, on Redis one HMGET per customer for all of them, on other stores one provider
+    `online_read` per view (`direct=False`: Feast's `get_online_features`, the reference; tests
+    check all agree).
 
     The request-time features are computed in-process by `request_context`, the function the
     `customer_context` on-demand view runs, which saves Feast's on-demand overhead per call
@@ -38,19 +39,17 @@ class OnlineFeatures:
         self.names = [r.split(":", 1)[1] for r in self.refs]
         views = {fv.name: fv for fv in store.list_feature_views()}
         self.views = [(views[p.name], [f.name for f in p.features]) for p in projections]
-        self._sqlite = _SqliteRead(store, self.views) if direct else None
-        if self._sqlite is not None and not self._sqlite.usable:
-            self._sqlite = None
+        self._fast: _SqliteRead | _RedisRead | None = None
+        if direct and feast_internals.is_sqlite(store):
+            self._fast = _SqliteRead(store, self.views)
+        elif direct and feast_internals.is_redis(store):
+            self._fast = _RedisRead(store, self.views)
 
     def _read_direct(self, customer_ids: Sequence[str]) -> dict[str, list[Any]]:
         """The service's stored views through the provider's `online_read`, one call per view:
         the same store and decoding as `get_online_features` without its per-call
         generic machinery (benchmarks/serving.py; tests check both agree)."""
-        from feast.protos.feast.types.EntityKey_pb2 import EntityKey
-        from feast.protos.feast.types.Value_pb2 import Value
-
-        keys = [EntityKey(join_keys=[s.CUSTOMER_ID], entity_values=[Value(string_val=str(c))])
-                for c in customer_ids]
+        keys = _entity_keys(customer_ids)
         provider = feast_internals.provider(self.store)
         cols: dict[str, list[Any]] = {}
         for view, names in self.views:
@@ -64,8 +63,8 @@ class OnlineFeatures:
 
     def read(self, customer_ids: Sequence[str], now_ts: Sequence[float]) -> list[dict[str, Any]]:
         rows = [{s.CUSTOMER_ID: c} for c in customer_ids]
-        if self._sqlite is not None:
-            cols = self._sqlite.read(customer_ids, self.names)
+        if self._fast is not None:
+            cols = self._fast.read(customer_ids, self.names)
         elif self.direct:
             cols = self._read_direct(customer_ids)
         else:
@@ -89,21 +88,68 @@ _UNKNOWN = object()
 MAX_KNOWN_VALUES = 100_000
 
 
+class _Decoded:
+    """Stored value protos decoded, scalars remembered by their bytes (they repeat: flags,
+    counts, the same prices), up to `MAX_KNOWN_VALUES`."""
+
+    def __init__(self) -> None:
+        from feast.protos.feast.types.Value_pb2 import Value
+
+        self._value = Value()
+        self._known: dict[bytes, Any] = {}
+
+    def __call__(self, blob: bytes) -> Any:
+        v = self._known.get(blob, _UNKNOWN)
+        if v is _UNKNOWN:
+            self._value.ParseFromString(blob)
+            v = _decode(self._value)
+            if not isinstance(v, list) and len(self._known) < MAX_KNOWN_VALUES:
+                self._known[blob] = v
+        return v
+
+
+def _entity_keys(customer_ids: Sequence[str]) -> list[Any]:
+    from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+    from feast.protos.feast.types.Value_pb2 import Value
+
+    return [EntityKey(join_keys=[s.CUSTOMER_ID], entity_values=[Value(string_val=str(c))])
+            for c in customer_ids]
+
+
+class _RedisRead:
+    """The service's views from Feast's Redis online store: Feast keeps one hash per entity
+    with every view's features, so one HMGET per customer (one pipeline for all) reads them,
+    where the provider makes one per view and builds a proto per value. Feast's own keys,
+    fields and client."""
+
+    def __init__(self, store: FeatureStore, views: list[tuple[Any, list[str]]]) -> None:
+        self.store = store
+        self.names = [n for _, names in views for n in names]
+        self.fields = [f for view, names in views
+                       for f in feast_internals.redis_fields(store, view, names)]
+        self.decoded = _Decoded()
+
+    def read(self, customer_ids: Sequence[str], names: list[str]) -> dict[str, list[Any]]:
+        replies = feast_internals.redis_hmget(self.store, _entity_keys(customer_ids),
+                                              self.fields)
+        decoded = self.decoded
+        cols = {n: [None if b is None else decoded(b) for b in values]
+                for n, values in zip(self.names, zip(*replies, strict=True), strict=True)}
+        return {n: cols[n] for n in names}
+
+
 class _SqliteRead:
     """The service's views from Feast's SQLite online store in one query (a UNION over the
     views' tables, which Feast keys by serialized entity key, one row per feature), without
     the provider's per-row timestamp conversions. Uses Feast's own connection, table names and
-    key encoding; `usable` is False on any other store."""
+    key encoding."""
 
     def __init__(self, store: FeatureStore, views: list[tuple[Any, list[str]]]) -> None:
         self.store = store
-        self.usable = feast_internals.is_sqlite(store)
-        if not self.usable:
-            return
         self.tables = [feast_internals.sqlite_table(store, view) for view, _ in views]
         self.wanted = [frozenset(names) for _, names in views]
         self._sql: dict[int, str] = {}
-        self._values: dict[bytes, Any] = {}  # decoded scalars by stored bytes (they repeat)
+        self.decoded = _Decoded()
 
     def sql(self, n: int) -> str:
         if n not in self._sql:
@@ -115,29 +161,18 @@ class _SqliteRead:
 
     def read(self, customer_ids: Sequence[str], names: list[str]) -> dict[str, list[Any]]:
         from feast.infra.key_encoding_utils import serialize_entity_key
-        from feast.protos.feast.types.EntityKey_pb2 import EntityKey
-        from feast.protos.feast.types.Value_pb2 import Value
 
         version = self.store.config.entity_key_serialization_version
-        keys = [serialize_entity_key(EntityKey(join_keys=[s.CUSTOMER_ID],
-                                               entity_values=[Value(string_val=str(c))]),
-                                     entity_key_serialization_version=version)
-                for c in customer_ids]
+        keys = [serialize_entity_key(k, entity_key_serialization_version=version)
+                for k in _entity_keys(customer_ids)]
         position = {k: i for i, k in enumerate(keys)}
         cols: dict[str, list[Any]] = {n: [None] * len(keys) for n in names}
         conn = feast_internals.sqlite_connection(self.store)
-        value, known = Value(), self._values
+        decoded = self.decoded
         for view, key, name, blob in conn.execute(self.sql(len(keys)),
                                                   keys * len(self.tables)).fetchall():
-            if name not in self.wanted[view]:
-                continue
-            v = known.get(blob, _UNKNOWN)
-            if v is _UNKNOWN:
-                value.ParseFromString(blob)
-                v = _decode(value)
-                if not isinstance(v, list) and len(known) < MAX_KNOWN_VALUES:
-                    known[blob] = v
-            cols[name][position[key]] = v
+            if name in self.wanted[view]:
+                cols[name][position[key]] = decoded(blob)
         return cols
 
 

@@ -134,6 +134,25 @@ def is_redis(store: FeatureStore) -> bool:
     return isinstance(online_store(store), RedisOnlineStore)
 
 
+def redis_fields(store: FeatureStore, view: Any, names: list[str]) -> list[Any]:
+    """The hash fields Feast's Redis store keeps these features of a view under (Feast keeps one
+    hash per entity, every view's features in it), without the view's timestamp field."""
+    from feast.infra.online_stores.redis import _versioned_fv_name
+
+    _, fields = online_store(store)._generate_hset_keys_for_features(
+        view, list(names), fv_name_override=_versioned_fv_name(view, store.config))
+    return fields[:-1]
+
+
+def redis_hmget(store: FeatureStore, entity_keys: list[Any], fields: list[Any]
+                ) -> list[list[bytes | None]]:
+    """One HMGET of `fields` per entity, in one pipeline (Feast's `_read_hash_fields`: its
+    client, with the service's socket budget; a cluster client splits it by node)."""
+    online = online_store(store)
+    keys = online._generate_redis_keys_for_entities(store.config, entity_keys)
+    return online._read_hash_fields(store.config, [(k, fields) for k in keys])
+
+
 def write_redis(store: FeatureStore, view: Any, rows: list[tuple]) -> None:
     """`RedisOnlineStore.online_write_batch` (feast 0.6x), the same hashes, fields and rules:
     a row older than the stored one (or than an earlier row of the batch) is skipped, TTL and

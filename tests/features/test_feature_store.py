@@ -475,20 +475,29 @@ def test_response_service_is_what_serving_logs_and_reads(world: World) -> None:
 
 
 def test_served_reads_equal_feast_and_do_not_grow_with_use(world: World) -> None:
-    """The serving read (one query on SQLite, one provider read per view elsewhere) returns
-    what Feast's SDK returns, and stays the same after many reads (Feast's Redis store appends
-    to the feature list it is given: a reused list grew by one name per read)."""
+    """The serving read (one query on SQLite, one HMGET per customer on Redis) returns what the
+    provider's per-view `online_read` and Feast's SDK return, for known and unknown customers,
+    and stays the same after many reads (Feast's Redis store appends to the feature list it is
+    given: a reused list grew by one name per read)."""
     from serving.online import OnlineFeatures
 
     store = world.updater.store
     served, sdk = OnlineFeatures(store), OnlineFeatures(store, direct=False)
-    customers = world.full.customers[s.CUSTOMER_ID].iloc[:30].tolist()
+    per_view = OnlineFeatures(store)
+    per_view._fast = None
+    fast = "_RedisRead" if world.settings.redis_online else "_SqliteRead"
+    assert type(served._fast).__name__ == fast
+    customers = [*world.full.customers[s.CUSTOMER_ID].iloc[:30].tolist(), "never-seen"]
     when = [world.t1.timestamp()] * len(customers)
     sizes = [len(names) for _, names in served.views]
     first = served.read(customers, when)
+    assert first[-1]["consent"] is None and first[0]["consent"] is not None
+    assert first == per_view.read(customers, when)
     for _ in range(20):
         served.read(customers[:1], when[:1])
+        per_view.read(customers[:1], when[:1])
     assert [len(names) for _, names in served.views] == sizes
+    assert [len(names) for _, names in per_view.views] == sizes
     assert served.read(customers, when) == first
     want = sdk.read(customers, when)
     for got_row, want_row in zip(first, want, strict=True):

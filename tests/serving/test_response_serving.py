@@ -77,12 +77,12 @@ def test_one_query_sqlite_read_equals_feasts_own_reads(world) -> None:
     from serving.online import OnlineFeatures
 
     ds, engine = world
-    assert engine.online._sqlite is not None  # the demo store is SQLite: the fast path runs
+    assert type(engine.online._fast).__name__ == "_SqliteRead"  # the demo store is SQLite
     customers = [*ds.customers["customer_id"].head(150).tolist(), "never-seen"]
     when = [ds.end.timestamp()] * len(customers)
     fast = engine.online.read(customers, when)
     per_view = OnlineFeatures(engine.store)
-    per_view._sqlite = None
+    per_view._fast = None
     assert fast == per_view.read(customers, when)
     assert fast == OnlineFeatures(engine.store, direct=False).read(customers, when)
     assert fast[-1]["consent"] is None and fast[0]["consent"] is not None
