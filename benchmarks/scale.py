@@ -187,12 +187,16 @@ def drop_online(online_store: str, size: int, work: Path) -> None:
 
     settings = Settings.from_env(env={}, data_dir=data, online_store=online_store,
                                  feast_project=f"scale{size}")
-    r = budgeted_redis(online_store, None)
-    keys = list(r.scan_iter(match=f"nba:{settings.feast_project}:*", count=10_000))
-    for i in range(0, len(keys), 1_000):
-        r.delete(*keys[i:i + 1_000])
-    r.close()
-    open_store(settings).teardown()
+    try:
+        r = budgeted_redis(online_store, None)
+        for pattern in (f"nba:{settings.feast_project}:*", f"nba:{{{settings.feast_project}}}:*"):
+            keys = list(r.scan_iter(match=pattern, count=10_000))  # {project}: cluster hash tag
+            for i in range(0, len(keys), 1_000):
+                r.delete(*keys[i:i + 1_000])
+        r.close()
+        open_store(settings).teardown()
+    except Exception as exc:  # never hide the benchmark's own error
+        print(f"  warning: could not delete the Redis keys of {settings.feast_project}: {exc}")
 
 
 def _training_set(settings: Settings) -> None:

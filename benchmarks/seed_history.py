@@ -36,6 +36,9 @@ def main() -> None:
     from pipelines.console import quiet_libraries
 
     quiet_libraries()
+    if not args.online_store.startswith(("redis://", "rediss://", "redis+cluster://")):
+        ap.error("--online-store: a Redis URL (a SQLite history is the dataset's own file, "
+                 "which this benchmark would overwrite)")
     header("live-history seeding per engine")
     end = read_period(args.data)[1]
     for engine in [e.strip() for e in args.engines.split(",")]:
@@ -45,7 +48,7 @@ def main() -> None:
         cores = 1
         t = time.perf_counter()
         if engine == "spark":
-            from features.spark.history import seed_history_spark
+            from features.online.spark_history import seed_history_spark
             from features.spark.session import local_cores, spark_session
 
             spark_session(settings)  # started before the clock: its start-up is not seeding

@@ -72,14 +72,14 @@ def materialize_step(settings: Settings) -> dict[str, int]:
     """Load the latest feature rows into the online store; seed the live event history (from
     the log read in batches, so memory holds one batch, not the log; on Spark tasks when the
     engine is Spark and the store Redis)."""
+    start, end = read_period(settings.data_dir)  # first: a clear error without a dataset
     customers = pd.read_parquet(settings.data_dir / s.CUSTOMERS_FILE)
-    start, end = read_period(settings.data_dir)
     step("materializing feature views into the online store")
     materialize_online(settings, materialize_start(customers, start), end + pd.Timedelta(days=1))
     step(f"seeding the live event history (last {LOOKBACK_DAYS} days, and every signup, "
          "unsubscribe and purchase)")
     if settings.engine == "spark" and settings.redis_online:  # Spark tasks write to Redis
-        from features.spark.history import seed_history_spark
+        from features.online.spark_history import seed_history_spark
 
         n = seed_history_spark(settings, end)
     else:

@@ -130,6 +130,8 @@ class _RedisRead:
         self.decoded = _Decoded()
 
     def read(self, customer_ids: Sequence[str], names: list[str]) -> dict[str, list[Any]]:
+        if not customer_ids:
+            return {n: [] for n in names}
         replies = feast_internals.redis_hmget(self.store, _entity_keys(customer_ids),
                                               self.fields)
         decoded = self.decoded

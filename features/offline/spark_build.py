@@ -27,6 +27,7 @@ from features.offline.build import BuildReport, arrow_table, write_build_info
 from features.repo.data_sources import OfflinePaths
 from features.settings import Settings
 from features.sources.dataset import read_manifest
+from features.spark.io import as_utc, read_parquet
 from features.spark.session import default_parallelism, spark_session
 from features.transforms import (
     customer_activity_rows,
@@ -52,14 +53,6 @@ def bucket_count(parallelism: int, events: int) -> int:
     return max(BUCKETS_PER_CORE * parallelism, -(-events // BUCKET_EVENTS))
 
 
-def as_utc(frame: pd.DataFrame, *cols: str) -> pd.DataFrame:
-    """Spark hands timestamps to pandas as naive UTC: make them tz-aware, as the loaders do."""
-    for c in cols:
-        if c in frame.columns:
-            frame[c] = pd.to_datetime(frame[c], utc=True)
-    return frame
-
-
 def per_bucket(fn: Callable[[pd.DataFrame], pd.DataFrame]
                ) -> Callable[[pd.DataFrame], pd.DataFrame]:
     """An `applyInPandas` function: one bucket's events in, `fn`'s feature rows out."""
@@ -68,22 +61,6 @@ def per_bucket(fn: Callable[[pd.DataFrame], pd.DataFrame]
         return fn(as_utc(events.drop(columns=[BUCKET]), s.EVENT_TS, s.SIGNUP_TS))
 
     return run
-
-
-def read_parquet(spark: SparkSession, path: Path) -> DataFrame:
-    """A Parquet table as Spark reads it, nanosecond timestamps included: pandas writes those,
-    Spark reads them only as longs (`nanosAsLong`), so they become microsecond timestamps (the
-    precision the feature tables are written with)."""
-    import pyarrow as pa
-    import pyarrow.dataset as pads
-    from pyspark.sql import functions as F
-
-    arrow = pads.dataset(str(path), format="parquet").schema
-    nanos = [f.name for f in arrow if pa.types.is_timestamp(f.type) and f.type.unit == "ns"]
-    df = spark.read.parquet(str(path))
-    for c in nanos:
-        df = df.withColumn(c, F.timestamp_micros(F.floor(F.col(c) / 1000).cast("long")))
-    return df
 
 
 def _spark_schema(frame: pd.DataFrame):

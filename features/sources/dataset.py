@@ -254,10 +254,16 @@ EVENT_BATCH_ROWS = 500_000
 
 def iter_events(data_dir: Path, batch_rows: int = EVENT_BATCH_ROWS) -> Iterator[pd.DataFrame]:
     """The event log in frames of at most `batch_rows` events, in file order: memory holds one
-    batch, not the log (seeding the live history of a million customers)."""
+    batch, not the log (seeding the live history of a million customers). The file is checked
+    and opened now, so a missing or unreadable log fails before the caller changes anything."""
     _require_dataset(data_dir)
-    for batch in pq.ParquetFile(data_dir / s.EVENTS_FILE).iter_batches(batch_size=batch_rows):
-        yield batch.to_pandas()
+    return _batches(pq.ParquetFile(data_dir / s.EVENTS_FILE), batch_rows)
+
+
+def _batches(file: pq.ParquetFile, batch_rows: int) -> Iterator[pd.DataFrame]:
+    with file:
+        for batch in file.iter_batches(batch_size=batch_rows):
+            yield batch.to_pandas()
 
 
 def read_dataset(data_dir: Path, *, with_truth: bool = True,

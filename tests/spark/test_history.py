@@ -16,10 +16,10 @@ from features.settings import Settings
 def test_history_seeded_on_spark_equals_the_local_seeding(spark, redis_url: str,
                                                           tmp_path: Path) -> None:
     from features.online.history import open_history
+    from features.online.spark_history import seed_history_spark
     from features.online.store_ops import seed_history
     from features.simulation.behavior import SimConfig, simulate
     from features.sources.dataset import iter_events, write_dataset
-    from features.spark.history import seed_history_spark
     from features.transforms import LOOKBACK_DAYS
 
     ds = simulate(SimConfig(customers=150, days=40, products=30, seed=9))

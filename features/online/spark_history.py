@@ -23,9 +23,9 @@ def _append_partition(settings: Settings, end: pd.Timestamp
     """The `mapInPandas` function: a split's events appended to the history, its count out."""
 
     def run(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        from features.offline.spark_build import as_utc
         from features.online.history import open_history
         from features.online.store_ops import history_rows
+        from features.spark.io import as_utc
 
         history = open_history(settings)
         n = 0
@@ -44,8 +44,8 @@ def seed_history_spark(settings: Settings, end: pd.Timestamp) -> int:
     appended by Spark tasks over the event log's splits. Returns the events appended."""
     from pyspark.sql import functions as F
 
-    from features.offline.spark_build import read_parquet
     from features.online.history import open_history
+    from features.spark.io import read_parquet
     from features.spark.session import spark_session
 
     if not settings.redis_online:
