@@ -124,8 +124,7 @@ def bench_size(size: int, days: int, engines: list[str], steps: set[str], skip: 
     from pipelines.serve_steps import batch_score_step
 
     print(f"\n## {size:,} customers x {days} days", flush=True)
-    base = Settings.from_env(env={}, data_dir=work / str(size) / "data",
-                             online_store=online_store, feast_project=f"scale{size}")
+    base = size_settings(size, online_store, work)
     if models is not None:  # scoring: the champions of the models world
         base = replace(base, mlflow_tracking_uri=Settings.from_env(
             env={}, data_dir=models).tracking_uri)
@@ -177,16 +176,20 @@ def bench_size(size: int, days: int, engines: list[str], steps: set[str], skip: 
                  lambda sp=sp: spark_batch_score_step(sp, work / "spark.parquet"))
 
 
+def size_settings(size: int, online_store: str, work: Path) -> Settings:
+    """One size's settings: its data directory under `work` and its own Feast project."""
+    return Settings.from_env(env={}, data_dir=work / str(size) / "data",
+                             online_store=online_store, feast_project=f"scale{size}")
+
+
 def drop_online(online_store: str, size: int, work: Path) -> None:
     """Delete a Redis online store's keys of this size's project: Feast's rows, and the
     project's own keys (live history, decision index, product state)."""
-    data = work / str(size) / "data"
-    if online_store == "sqlite" or not (data / "feature_store").exists():
+    settings = size_settings(size, online_store, work)
+    if not settings.redis_online or not settings.feature_repo_dir.exists():
         return
     from features.online.store import budgeted_redis, open_store
 
-    settings = Settings.from_env(env={}, data_dir=data, online_store=online_store,
-                                 feast_project=f"scale{size}")
     try:
         r = budgeted_redis(online_store, None)
         for pattern in (f"nba:{settings.feast_project}:*", f"nba:{{{settings.feast_project}}}:*"):

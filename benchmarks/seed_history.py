@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._report import figure, header, peak_rss_mb
-from features.settings import Settings
+from features.settings import Settings, is_redis_url
 
 
 def main() -> None:
@@ -36,7 +36,7 @@ def main() -> None:
     from pipelines.console import quiet_libraries
 
     quiet_libraries()
-    if not args.online_store.startswith(("redis://", "rediss://", "redis+cluster://")):
+    if not is_redis_url(args.online_store):
         ap.error("--online-store: a Redis URL (a SQLite history is the dataset's own file, "
                  "which this benchmark would overwrite)")
     header("live-history seeding per engine")

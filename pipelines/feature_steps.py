@@ -73,7 +73,7 @@ def materialize_step(settings: Settings) -> dict[str, int]:
     the log read in batches, so memory holds one batch, not the log; on Spark tasks when the
     engine is Spark and the store Redis)."""
     start, end = read_period(settings.data_dir)  # first: a clear error without a dataset
-    customers = pd.read_parquet(settings.data_dir / s.CUSTOMERS_FILE)
+    customers = pd.read_parquet(settings.data_dir / s.CUSTOMERS_FILE, columns=[s.SIGNUP_TS])
     step("materializing feature views into the online store")
     materialize_online(settings, materialize_start(customers, start), end + pd.Timedelta(days=1))
     step(f"seeding the live event history (last {LOOKBACK_DAYS} days, and every signup, "
