@@ -424,16 +424,27 @@ def serve(
     port: Annotated[int, typer.Option(help="Port")] = 3000,
     insecure_no_auth: Annotated[bool, typer.Option(
         "--insecure-no-auth", help="Allow a non-loopback --host without NBA_API_KEY")] = False,
+    compile_models: Annotated[bool, typer.Option(
+        "--compile/--no-compile", help="Compile the champion models to machine code first "
+        "(cached per model version; faster decisions)")] = True,
 ) -> None:
     """Serve decisions over HTTP (BentoML): POST /next_best_action, /next_best_action/batch,
     /events; docs at /docs."""
     from pipelines.feature_steps import ensure_features
-    from pipelines.serve_steps import check_bind
+    from pipelines.serve_steps import check_bind, compile_champions
     from pipelines.serve_steps import serve as run
 
     settings = _settings(data)
     check_bind(settings, host, insecure_no_auth)
     ensure_features(settings, online_optional=True)
+    if compile_models:
+        try:
+            with console.status("compiling the champion models (once per model version)"):
+                secs = compile_champions(settings)
+            out.print(f"champion models compiled or loaded from the cache in {secs:.1f} s")
+        except Exception as exc:  # an optimization: never a reason not to serve
+            out.print(f"warning: champion models not compiled ({type(exc).__name__}: {exc}); "
+                      "the workers predict with LightGBM")
     out.print(f"serving decisions for {settings.data_dir} on http://{host}:{port} (docs: /docs)")
     run(settings, host, port, insecure_no_auth)
 

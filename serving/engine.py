@@ -145,8 +145,13 @@ class DecisionEngine:
         self.catalog = self.products.rebase(with_popularity(base, popularity))
 
     def _load_models(self) -> None:
+        from training import lgbm_compiled
+
         try:
+            # the champions' compiled code where `nba serve` or a batch left it
+            lgbm_compiled.enable_cached(self.settings.compiled_models_dir)
             self.scorer = Scorer.from_registry(self.settings)
+            self.scorer.compile()
             self.models_error = None
         except Exception as exc:  # the registry is a server: any failure to reach it
             self.models_error = f"model registry unavailable: {_why(exc)}"

@@ -73,15 +73,11 @@ class OnlineFeatures:
         ctx_in = {REQUEST_TS: np.asarray(now_ts, dtype=float)}
         for name in CONTEXT_INPUTS:
             ctx_in[name] = np.array([np.nan if v is None else v for v in cols[name]], dtype=float)
-        ctx = request_context(ctx_in)
-        out = []
-        for i in range(len(rows)):
-            feats = {n: cols[n][i] for n in self.names}
-            for k, v in ctx.items():
-                val = v[i]
-                feats[k] = None if isinstance(val, float) and np.isnan(val) else val.item()
-            out.append(feats)
-        return out
+        # request-time columns as Python values, NaN as None (x != x only for NaN)
+        ctx = {k: [None if x != x else x for x in v.tolist()]
+               for k, v in request_context(ctx_in).items()}
+        columns = [(n, cols[n]) for n in self.names] + list(ctx.items())
+        return [{n: col[i] for n, col in columns} for i in range(len(rows))]
 
 
 _UNKNOWN = object()

@@ -73,7 +73,7 @@ class Scorer:
                 self.missing.append(name)
 
     def compile(self) -> None:
-        """Compile (or load) every booster for batches now rather than in the first batch, when
+        """Compile (or load) every booster now rather than in the first decision, when
         `training.lgbm_compiled` is enabled: one batch of empty rows through each model."""
         from training.lgbm_predict import FAST_ROWS
 

@@ -1,21 +1,26 @@
-"""LightGBM boosters compiled to machine code for batch scoring (lleaves).
+"""LightGBM boosters compiled to machine code (lleaves) for batch and single-row scoring.
 
 `Booster.predict` walks every tree through LightGBM's generic predictor: for the demo's
-champions (about 4,000 trees over five boosters) that is about 150 us per customer, the largest
-part of a batch decision. lleaves compiles the same model text with LLVM into one function per
-booster: the same predictions to rounding (float64), about 5x faster on a batch.
+champions (about 4,500 trees over seven boosters) that is about 150 us per customer in a
+batch, the largest part of a batch decision; one row through LightGBM's single-row C path
+(`lgbm_predict`) about 300 us. lleaves compiles the same model text with LLVM into one function
+per booster: the same predictions to rounding (float64), about 5x faster on a batch and about
+15% on a single row (a single row's cost is mostly memory and branches, whatever walks the
+trees).
 
-Compiling costs about 30 s for the demo's champions (without inlining: inlining made
-predictions about 10% faster for 2.5x the compile time), so the object code is cached on disk
+Compiling costs about a minute for the demo's champions (with inlining, about 3x the compile
+time without: single rows twice as fast, a batch about 10%), so the object code is cached on disk
 under a hash of the model text, the prediction type and the compiler, and compiled once per
 model version by whichever process gets there first (the others wait on a file lock, then
-load it). Only bulk scoring turns it on (`enable`), and compiles only when a campaign is large
-enough to repay it (pipelines/serve_steps.py): an API worker must never stall on a compile, and
-one row is as fast through LightGBM's single-row path (`lgbm_predict`).
+load it). `nba serve` compiles the champions before its workers start, and batch scoring when a
+campaign is large enough to repay it (pipelines/serve_steps.py); every engine process uses what
+is cached (`enable_cached`), so an API worker never stalls on a compile. Each compiled booster
+is checked against LightGBM on probe rows when loaded, and batches on a spread of their rows.
 """
 
 from __future__ import annotations
 
+import ctypes
 import fcntl
 import hashlib
 import logging
@@ -26,14 +31,12 @@ import weakref
 from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import lightgbm as lgb
 import numpy as np
 
 log = logging.getLogger(__name__)
-
-Predictor = Callable[[np.ndarray], np.ndarray]
-
 
 class Compiler:
     """Compiled predictors per (booster, raw_score), loaded from or written to `cache_dir`."""
@@ -41,11 +44,11 @@ class Compiler:
     def __init__(self, cache_dir: Path, compile_new: bool = True) -> None:
         self.cache_dir = Path(cache_dir)
         self.compile_new = compile_new
-        self._compiled: weakref.WeakKeyDictionary[lgb.Booster, dict[bool, Predictor | None]] = (
+        self._compiled: weakref.WeakKeyDictionary[lgb.Booster, dict[bool, Compiled | None]] = (
             weakref.WeakKeyDictionary())
         self._lock = threading.Lock()
 
-    def predictor(self, booster: lgb.Booster, raw_score: bool) -> Predictor | None:
+    def predictor(self, booster: lgb.Booster, raw_score: bool) -> Compiled | None:
         """The booster's compiled predictor (None: lleaves cannot compile it; LightGBM then)."""
         per_booster = self._compiled.get(booster)
         if per_booster is not None and raw_score in per_booster:
@@ -56,7 +59,7 @@ class Compiler:
                 per_booster[raw_score] = self._build(booster, raw_score)
         return per_booster[raw_score]
 
-    def _build(self, booster: lgb.Booster, raw_score: bool) -> Predictor | None:
+    def _build(self, booster: lgb.Booster, raw_score: bool) -> Compiled | None:
         text = booster.model_to_string()
         try:
             target = self.cache_dir / f"{_cache_key(text, raw_score)}.o"
@@ -71,20 +74,91 @@ class Compiler:
             log.warning("lleaves could not compile a booster (%s: %s); batch scoring uses "
                         "LightGBM for it", type(exc).__name__, exc)
             return None
-        width = booster.num_model_per_iteration()
+        compiled = Compiled(booster, model, raw_score)
+        if not compiled.verified():
+            log.warning("a compiled booster disagrees with LightGBM on probe rows; scoring uses "
+                        "LightGBM for it")
+            return None
+        compiled.on_disagree = lambda: self._drop(booster, raw_score)
+        return compiled
 
-        def predict(X: np.ndarray) -> np.ndarray:
-            out = model.predict(X, n_jobs=1)
-            out = out if width == 1 else out.reshape(len(X), width)
-            if not _agrees(booster, raw_score, X, out):
-                log.warning("a compiled booster disagrees with LightGBM; batch scoring uses "
-                            "LightGBM for it")
-                with self._lock:
-                    self._compiled[booster][raw_score] = None
-                return booster.predict(X, raw_score=raw_score, num_threads=1)
-            return out
+    def _drop(self, booster: lgb.Booster, raw_score: bool) -> None:
+        with self._lock:
+            self._compiled[booster][raw_score] = None
 
-        return predict
+
+INLINE = True  # inline the tree functions: slower to compile, faster to predict
+PROBE_ROWS = 512  # rows each compiled booster is checked on when loaded
+
+
+class Compiled:
+    """One booster compiled by lleaves. Called on a batch, it cross-checks a spread of the
+    batch's rows against LightGBM (and falls back to it for good on a disagreement); `rows`
+    predicts a few rows with one direct call of the compiled function, no per-call check: it
+    was verified against LightGBM on probe rows built from the booster's own splits when
+    loaded (`verified`)."""
+
+    def __init__(self, booster: lgb.Booster, model: Any, raw_score: bool) -> None:
+        self.booster, self.raw_score = booster, raw_score
+        self.width = booster.num_model_per_iteration()
+        self.ncol = booster.num_feature()
+        self._model = model  # holds the execution engine the function lives in
+        self._fn = _ENTRY(model._execution_engine.get_function_address("forest_root"))
+        self.on_disagree: Callable[[], None] = lambda: None
+
+    def rows(self, X: np.ndarray) -> np.ndarray:
+        """Predictions for a C-contiguous float64 matrix of the booster's width: shape (n,) for
+        one output per row, (n, width) otherwise."""
+        if X.ndim != 2 or X.shape[1] != self.ncol:
+            raise ValueError(f"compiled booster: {X.shape} is not (n, {self.ncol})")
+        out = np.empty((len(X), self.width) if self.width > 1 else len(X))
+        self._fn(X.ctypes.data, out.ctypes.data, 0, len(X))
+        return out
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        out = self.rows(X)
+        if not _agrees(self.booster, self.raw_score, X, out):
+            log.warning("a compiled booster disagrees with LightGBM; scoring uses LightGBM "
+                        "for it")
+            self.on_disagree()
+            return self.booster.predict(X, raw_score=self.raw_score, num_threads=1)
+        return out
+
+    def verified(self, n: int = PROBE_ROWS) -> bool:
+        """Whether it predicts as LightGBM on `n` probe rows (`probe_rows`): rows that reach a
+        large share of the trees' branches."""
+        P = probe_rows(self.booster, n)
+        want = self.booster.predict(P, raw_score=self.raw_score, num_threads=1)
+        return bool(np.allclose(self.rows(P), want, rtol=1e-9, atol=1e-9, equal_nan=True))
+
+
+# lleaves' entry point, void forest_root(double *data, double *out, int start, int end), with
+# plain addresses for arguments (no per-call pointer objects)
+_ENTRY = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int32, ctypes.c_int32)
+def probe_rows(booster: lgb.Booster, n: int, seed: int = 0) -> np.ndarray:
+    """`n` rows whose every value is, per feature, one between two of its neighbouring split
+    thresholds or beyond the last (so every side of each split is reached), NaN, or a small
+    integer (categorical codes, counts). Not values exactly on a threshold: there LightGBM's
+    zero band (|x| <= 1e-35 counts as zero) and lleaves differ, which real features never hit."""
+    thresholds: dict[int, list[float]] = {}
+    feature: list[int] = []
+    for line in booster.model_to_string().splitlines():
+        if line.startswith("split_feature="):
+            feature = [int(v) for v in line.split("=", 1)[1].split()]
+        elif line.startswith("threshold="):
+            values = [float(v) for v in line.split("=", 1)[1].split()]
+            for f, t in zip(feature, values, strict=False):
+                thresholds.setdefault(f, []).append(t)
+    rng = np.random.default_rng(seed)
+    base = np.array([np.nan, -1.0, *range(8)])
+    P = np.empty((n, booster.num_feature()))
+    for j in range(P.shape[1]):
+        t = np.unique(np.asarray(thresholds.get(j, []), dtype=np.float64))
+        t = t[np.isfinite(t)]
+        between = (t[:-1] + t[1:]) / 2 if len(t) else t
+        ends = [t[0] - 1.0, t[-1] + 1.0] if len(t) else []
+        P[:, j] = rng.choice(np.concatenate([base, between, ends]), n)
+    return P
 
 
 CHECK_ROWS = 8  # rows of every batch also predicted by LightGBM (single-row path: ~1 us a row)
@@ -105,7 +179,8 @@ def _cache_key(text: str, raw_score: bool) -> str:
     import llvmlite.binding as llvm
 
     return hashlib.sha256("\n".join([
-        text, f"raw_score={raw_score}", version("lleaves"), version("llvmlite"),
+        text, f"raw_score={raw_score}", f"finline={INLINE}", version("lleaves"),
+        version("llvmlite"),
         llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten(),
     ]).encode()).hexdigest()[:32]
 
@@ -124,7 +199,7 @@ def _compile(text: str, raw_score: bool, target: Path):
             return model
         log.info("compiling %d trees with lleaves (once per model version)", model.num_trees())
         partial = target.with_suffix(f".{os.getpid()}.part")  # same directory: rename is atomic
-        model.compile(cache=str(partial), raw_score=raw_score, finline=False)
+        model.compile(cache=str(partial), raw_score=raw_score, finline=INLINE)
         os.replace(partial, target)
         return model
 
@@ -139,11 +214,19 @@ def enable(cache_dir: Path, compile_new: bool = True) -> None:
     _COMPILER = Compiler(cache_dir, compile_new)
 
 
+def enable_cached(cache_dir: Path) -> None:
+    """Use the boosters already compiled in `cache_dir` (by `nba serve` or a batch), compiling
+    none: what a serving process does, which must never stall on a compile. Keeps a compiler
+    this process already enabled."""
+    if _COMPILER is None:
+        enable(cache_dir, compile_new=False)
+
+
 def disable() -> None:
     global _COMPILER
     _COMPILER = None
 
 
-def compiled(booster: lgb.Booster, raw_score: bool) -> Predictor | None:
+def compiled(booster: lgb.Booster, raw_score: bool) -> Compiled | None:
     """The compiled predictor when enabled and compilable, else None."""
     return _COMPILER.predictor(booster, raw_score) if _COMPILER is not None else None

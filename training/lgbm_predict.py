@@ -85,15 +85,16 @@ def _config(booster: lgb.Booster, predict_type: int, ncol: int) -> _FastConfig |
 
 
 def predict(booster: lgb.Booster, X: np.ndarray, raw_score: bool = False) -> np.ndarray:
-    """`booster.predict(X, raw_score=..., num_threads=1)`, fast for a few rows: shape (n,) for
-    one output per row, (n, k) for k classes."""
+    """`booster.predict(X, raw_score=..., num_threads=1)`: through the booster's compiled code
+    when this process has it (`lgbm_compiled`), else fast for a few rows; shape (n,) for one
+    output per row, (n, k) for k classes."""
     X = np.ascontiguousarray(X, dtype=np.float64)
+    fast = lgbm_compiled.compiled(booster, raw_score)
+    if fast is not None and X.ndim == 2 and X.shape[1] == fast.ncol:
+        return fast.rows(X) if len(X) <= FAST_ROWS else fast(X)
     config = (_config(booster, _RAW if raw_score else _NORMAL, X.shape[1])
               if X.ndim == 2 and len(X) <= FAST_ROWS else None)
     if config is None:
-        fast = lgbm_compiled.compiled(booster, raw_score) if len(X) > FAST_ROWS else None
-        if fast is not None:
-            return fast(X)
         return booster.predict(X, raw_score=raw_score, num_threads=1)
     out = config.rows(X)
     return out[:, 0] if config.width == 1 else out

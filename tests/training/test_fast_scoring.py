@@ -129,8 +129,12 @@ def test_compiled_batch_predictions_equal_lightgbm(data, tmp_path, monkeypatch) 
             for raw in (False, True):
                 got = lgbm_predict.predict(booster, X, raw)
                 assert lgbm_compiled.compiled(booster, raw) is not None
-                np.testing.assert_allclose(got, booster.predict(X, raw_score=raw),
-                                           rtol=1e-12, atol=1e-12)
+                want = booster.predict(X, raw_score=raw)
+                np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+                # one row at a time: the direct call API decisions make, unchecked per call
+                one = np.array([lgbm_predict.predict(booster, X[i:i + 1], raw)[0]
+                                for i in range(40)])
+                np.testing.assert_allclose(one, want[:40], rtol=1e-12, atol=1e-12)
         cached = sorted(tmp_path.glob("*.o"))
         assert len(cached) == 6
         stamps = [p.stat().st_mtime_ns for p in cached]
@@ -139,6 +143,16 @@ def test_compiled_batch_predictions_equal_lightgbm(data, tmp_path, monkeypatch) 
         np.testing.assert_allclose(again, boosters[2].predict(X, raw_score=True), rtol=1e-12)
         assert [p.stat().st_mtime_ns for p in sorted(tmp_path.glob("*.o"))] == stamps
 
+        # a compile that disagrees with LightGBM on the probe rows is never used
+        lgbm_compiled.enable(tmp_path)
+        monkeypatch.setattr(lgbm_compiled.Compiled, "rows",
+                            lambda self, X: np.zeros(len(X)))
+        assert lgbm_compiled.compiled(boosters[0], False) is None
+        np.testing.assert_allclose(lgbm_predict.predict(boosters[0], X[:1]),
+                                   boosters[0].predict(X[:1]), rtol=1e-12)
+        monkeypatch.undo()
+
+        lgbm_compiled.enable(tmp_path)
         monkeypatch.setattr(lgbm_compiled, "_agrees", lambda *a: False)
         wrong = lgbm_predict.predict(boosters[0], X, False)  # falls back, and stays there
         np.testing.assert_allclose(wrong, boosters[0].predict(X), rtol=1e-12)
