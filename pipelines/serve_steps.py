@@ -20,10 +20,11 @@ from serving.schemas import Decision, DecisionRequest
 
 CHUNK = 1_000
 # Batch workers compile the champions to machine code (training/lgbm_compiled.py) when the
-# campaign repays it: about 30 s per new champion set against about 0.13 ms saved per decision
-# (the demo's models), so from about 200,000 decisions; smaller campaigns use what an earlier
-# one compiled and LightGBM for the rest.
-COMPILE_MIN_DECISIONS = 200_000
+# campaign repays it: about a minute per new champion set (inlined, as API decisions want them)
+# against 20-60 us saved per batch decision (the demo's models, measured 2026-12-01), so from
+# about 1,000,000 decisions; smaller campaigns use what `nba serve` or an earlier campaign
+# compiled, and LightGBM for the rest.
+COMPILE_MIN_DECISIONS = 1_000_000
 
 
 # decisions_frame's columns, in order, with their Spark SQL types (a Spark batch score writes

@@ -70,9 +70,10 @@ class OnlineFeatures:
         else:
             data = self.store.get_online_features(self.refs, rows).to_dict()
             cols = {n: data[n] for n in self.names}
-        ctx_in = {REQUEST_TS: np.asarray(now_ts, dtype=float)}
-        for name in CONTEXT_INPUTS:
-            ctx_in[name] = np.array([np.nan if v is None else v for v in cols[name]], dtype=float)
+        # the request-time inputs in one float matrix (None becomes NaN)
+        inputs = np.array([cols[name] for name in CONTEXT_INPUTS], dtype=float)
+        ctx_in = {REQUEST_TS: np.asarray(now_ts, dtype=float), **dict(zip(CONTEXT_INPUTS, inputs,
+                                                                          strict=True))}
         # request-time columns as Python values, NaN as None (x != x only for NaN)
         ctx = {k: [None if x != x else x for x in v.tolist()]
                for k, v in request_context(ctx_in).items()}
