@@ -152,6 +152,7 @@ class DecisionEngine:
             lgbm_compiled.enable_cached(self.settings.compiled_models_dir)
             self.scorer = Scorer.from_registry(self.settings)
             self.scorer.compile()
+            log.info("champion boosters: %d compiled, %d with LightGBM", *lgbm_compiled.counts())
             self.models_error = None
         except Exception as exc:  # the registry is a server: any failure to reach it
             self.models_error = f"model registry unavailable: {_why(exc)}"

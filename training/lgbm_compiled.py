@@ -59,6 +59,12 @@ class Compiler:
                 per_booster[raw_score] = self._build(booster, raw_score)
         return per_booster[raw_score]
 
+    def counts(self) -> tuple[int, int]:
+        """(boosters predicting with compiled code, boosters left to LightGBM) so far."""
+        found = [c for per_booster in list(self._compiled.values())
+                 for c in per_booster.values()]
+        return sum(c is not None for c in found), sum(c is None for c in found)
+
     def _build(self, booster: lgb.Booster, raw_score: bool) -> Compiled | None:
         text = booster.model_to_string()
         try:
@@ -220,6 +226,11 @@ def enable_cached(cache_dir: Path) -> None:
     this process already enabled."""
     if _COMPILER is None:
         enable(cache_dir, compile_new=False)
+
+
+def counts() -> tuple[int, int]:
+    """(compiled, LightGBM) boosters of this process (0, 0 when not enabled)."""
+    return _COMPILER.counts() if _COMPILER is not None else (0, 0)
 
 
 def disable() -> None:

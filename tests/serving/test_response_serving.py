@@ -96,14 +96,42 @@ def test_batch_decisions_equal_one_by_one(world) -> None:
     customers = [*ds.customers["customer_id"].head(300).tolist(), "never-seen"]
     batch = engine.decide_many([DecisionRequest(customer_id=c, now=now) for c in customers])
     for c, b in zip(customers, batch, strict=True):
-        one = engine.decide(DecisionRequest(customer_id=c, now=now))
-        same = ("action", "variant", "offer", "send_at", "recommendations", "reasons",
-                "control_group", "degraded")
-        assert {k: getattr(one, k) for k in same} == {k: getattr(b, k) for k in same}, c
-        assert one.scores.keys() == b.scores.keys()
-        for k, v in one.scores.items():
-            assert (v is None and b.scores[k] is None) or v == pytest.approx(
-                b.scores[k], rel=1e-9, abs=1e-9), (c, k)
+        _assert_same_decision(engine.decide(DecisionRequest(customer_id=c, now=now)), b)
+
+
+def _assert_same_decision(one, other) -> None:
+    same = ("action", "variant", "offer", "send_at", "recommendations", "reasons",
+            "control_group", "degraded")
+    c = one.customer_id
+    assert {k: getattr(one, k) for k in same} == {k: getattr(other, k) for k in same}, c
+    assert one.scores.keys() == other.scores.keys()
+    for k, v in one.scores.items():
+        assert (v is None and other.scores[k] is None) or v == pytest.approx(
+            other.scores[k], rel=1e-9, abs=1e-9), (c, k)
+
+
+def test_compiled_champions_decide_as_lightgbm(world, tmp_path) -> None:
+    """The champions compiled to machine code (as `nba serve` runs them: a direct call per
+    row, and per batch) decide exactly what LightGBM's own paths decide."""
+    from training import lgbm_compiled
+
+    ds, engine = world
+    now = ds.end.to_pydatetime()
+    requests = [DecisionRequest(customer_id=c, now=now)
+                for c in ds.customers["customer_id"].head(150).tolist()]
+    lgbm_compiled.disable()
+    want = [engine.decide(r) for r in requests]
+    lgbm_compiled.enable(tmp_path)
+    try:
+        engine.scorer.compile()
+        compiled, left = lgbm_compiled.counts()
+        assert compiled >= 4 and left == 0
+        for w, one, batch in zip(want, [engine.decide(r) for r in requests],
+                                 engine.decide_many(requests), strict=True):
+            _assert_same_decision(w, one)
+            _assert_same_decision(w, batch)
+    finally:
+        lgbm_compiled.disable()
 
 
 def test_affinity_folds_in_the_lists_its_evaluation_uses(world, trained_world) -> None:
