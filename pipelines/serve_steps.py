@@ -188,8 +188,8 @@ def serve_env(settings: Settings) -> dict[str, str]:
 
 def compile_champions(settings: Settings) -> float:
     """Compile the champions to machine code (training/lgbm_compiled.py) into the cache the
-    API workers load from, so they never compile themselves: about 20-30 s per new champion
-    set, a second when cached. Returns the seconds it took."""
+    API workers load from, so they never compile themselves: about a minute per new champion
+    set here, a second when cached. Returns the seconds it took."""
     import time
 
     from serving.scoring import Scorer

@@ -38,6 +38,7 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
+
 class Compiler:
     """Compiled predictors per (booster, raw_score), loaded from or written to `cache_dir`."""
 
@@ -77,8 +78,8 @@ class Compiler:
                 model = _compile(text, raw_score, target)
         except Exception as exc:  # no llvmlite, an unsupported model, an unwritable cache:
             # LightGBM's own predict still works
-            log.warning("lleaves could not compile a booster (%s: %s); batch scoring uses "
-                        "LightGBM for it", type(exc).__name__, exc)
+            log.warning("lleaves could not compile a booster (%s: %s); scoring uses LightGBM "
+                        "for it", type(exc).__name__, exc)
             return None
         compiled = Compiled(booster, model, raw_score)
         if not compiled.verified():
@@ -141,6 +142,8 @@ class Compiled:
 # lleaves' entry point, void forest_root(double *data, double *out, int start, int end), with
 # plain addresses for arguments (no per-call pointer objects)
 _ENTRY = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int32, ctypes.c_int32)
+
+
 def probe_rows(booster: lgb.Booster, n: int, seed: int = 0) -> np.ndarray:
     """`n` rows whose every value is, per feature, one between two of its neighbouring split
     thresholds or beyond the last (so every side of each split is reached), NaN, or a small
@@ -173,10 +176,10 @@ CHECK_ROWS = 8  # rows of every batch also predicted by LightGBM (single-row pat
 def _agrees(booster: lgb.Booster, raw_score: bool, X: np.ndarray, out: np.ndarray) -> bool:
     """Whether the compiled predictions equal LightGBM's on a spread of the batch's rows: a
     guard against a model feature lleaves would mis-translate rather than refuse."""
-    from training.lgbm_predict import predict
+    from training.lgbm_predict import predict_lightgbm
 
     rows = np.unique(np.linspace(0, len(X) - 1, CHECK_ROWS).astype(int))
-    want = predict(booster, X[rows], raw_score)
+    want = predict_lightgbm(booster, X[rows], raw_score)
     return bool(np.allclose(out[rows], want, rtol=1e-9, atol=1e-9, equal_nan=True))
 
 

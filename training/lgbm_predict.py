@@ -92,6 +92,14 @@ def predict(booster: lgb.Booster, X: np.ndarray, raw_score: bool = False) -> np.
     fast = lgbm_compiled.compiled(booster, raw_score)
     if fast is not None and X.ndim == 2 and X.shape[1] == fast.ncol:
         return fast.rows(X) if len(X) <= FAST_ROWS else fast(X)
+    return predict_lightgbm(booster, X, raw_score)
+
+
+def predict_lightgbm(booster: lgb.Booster, X: np.ndarray, raw_score: bool = False
+                     ) -> np.ndarray:
+    """`predict` through LightGBM itself (never compiled code): the reference the compiled
+    boosters are checked against."""
+    X = np.ascontiguousarray(X, dtype=np.float64)
     config = (_config(booster, _RAW if raw_score else _NORMAL, X.shape[1])
               if X.ndim == 2 and len(X) <= FAST_ROWS else None)
     if config is None:

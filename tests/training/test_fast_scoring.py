@@ -152,9 +152,12 @@ def test_compiled_batch_predictions_equal_lightgbm(data, tmp_path, monkeypatch) 
                                    boosters[0].predict(X[:1]), rtol=1e-12)
         monkeypatch.undo()
 
+        # compiled code that goes wrong after loading is caught by a batch's spot check
+        # (against LightGBM itself), which falls back, and stays there
         lgbm_compiled.enable(tmp_path)
-        monkeypatch.setattr(lgbm_compiled, "_agrees", lambda *a: False)
-        wrong = lgbm_predict.predict(boosters[0], X, False)  # falls back, and stays there
+        assert lgbm_compiled.compiled(boosters[0], False) is not None
+        monkeypatch.setattr(lgbm_compiled.Compiled, "rows", lambda self, X: np.zeros(len(X)))
+        wrong = lgbm_predict.predict(boosters[0], X, False)
         np.testing.assert_allclose(wrong, boosters[0].predict(X), rtol=1e-12)
         assert lgbm_compiled.compiled(boosters[0], False) is None
     finally:
