@@ -223,10 +223,9 @@ def bench_engine(settings, ds, ids, now, args) -> None:
 
     engine = DecisionEngine(settings)  # with the champions compiled, as `nba serve` runs them
     lat, degraded = bench_in_process(engine, ids, now)
-    # the compiled boosters' share: the same engine with LightGBM's single-row path
-    lgbm_compiled.disable()
-    lgbm_lat, _ = bench_in_process(engine, ids[:1000], now)
-    lgbm_compiled.enable_cached(settings.compiled_models_dir)
+    # the compiled boosters' share: the same engine and customers, LightGBM's single-row path
+    with lgbm_compiled.suspended():
+        lgbm_lat, _ = bench_in_process(engine, ids, now)
     figure("in-process p50 / p99 with LightGBM's single-row path instead",
            pct(lgbm_lat, 50), f"/ {pct(lgbm_lat, 99):.2f} ms")
     figure("in-process decision p50", pct(lat, 50), "ms")
@@ -257,9 +256,8 @@ def bench_engine(settings, ds, ids, now, args) -> None:
     # twice (the machine's speed drifts): the compiled models' own gain
     rates: dict[str, list[float]] = {"lightgbm": [], "compiled": []}
     for _ in range(2):
-        lgbm_compiled.disable()
-        rates["lightgbm"].append(batch_rate())
-        lgbm_compiled.enable(settings.compiled_models_dir, compile_new=False)
+        with lgbm_compiled.suspended():
+            rates["lightgbm"].append(batch_rate())
         rates["compiled"].append(batch_rate())
     figure("batch, 1 process, LightGBM predict (1,000 per call)", max(rates["lightgbm"]),
            "decisions/s")

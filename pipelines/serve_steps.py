@@ -186,6 +186,11 @@ def serve_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+# a registry that does not answer fails the compile step in seconds (MLflow's own HTTP default
+# retries for minutes per call), so `nba serve` still starts and answers degraded decisions
+COMPILE_REGISTRY_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
+
+
 def compile_champions(settings: Settings) -> float:
     """Compile the champions to machine code (training/lgbm_compiled.py) into the cache the
     API workers load from, so they never compile themselves: about a minute per new champion
@@ -196,11 +201,17 @@ def compile_champions(settings: Settings) -> float:
     from training import lgbm_compiled
 
     t = time.perf_counter()
-    lgbm_compiled.enable(settings.compiled_models_dir)
+    before = {k: os.environ.get(k) for k in COMPILE_REGISTRY_ENV}
+    os.environ.update(COMPILE_REGISTRY_ENV)
     try:
-        Scorer.from_registry(settings).compile()
+        with lgbm_compiled.enabled(settings.compiled_models_dir):
+            Scorer.from_registry(settings).compile()
     finally:
-        lgbm_compiled.disable()
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     return time.perf_counter() - t
 
 

@@ -3,18 +3,20 @@
 `Booster.predict` walks every tree through LightGBM's generic predictor: for the demo's
 champions (about 4,500 trees over seven boosters) that is about 150 us per customer in a
 batch, the largest part of a batch decision; one row through LightGBM's single-row C path
-(`lgbm_predict`) about 300 us. lleaves compiles the same model text with LLVM into one function
-per booster: the same predictions to rounding (float64), about 5x faster on a batch and about
-15% on a single row (a single row's cost is mostly memory and branches, whatever walks the
-trees).
+(`lgbm_predict`) about 0.25-0.6 ms, depending on how deep the customer's paths go. lleaves
+compiles the same model text with LLVM into one function per booster: the same predictions to
+rounding (float64), several times faster on a batch, and on one row about 2.5x faster for the
+largest booster (17 us against 45 us for the 1,032-tree send-time model; a whole decision about
+15% faster).
 
 Compiling costs about a minute for the demo's champions (with inlining, about 3x the compile
-time without: single rows twice as fast, a batch about 10%), so the object code is cached on disk
-under a hash of the model text, the prediction type and the compiler, and compiled once per
-model version by whichever process gets there first (the others wait on a file lock, then
-load it). `nba serve` compiles the champions before its workers start, and batch scoring when a
-campaign is large enough to repay it (pipelines/serve_steps.py); every engine process uses what
-is cached (`enable_cached`), so an API worker never stalls on a compile. Each compiled booster
+time without: single rows about 1.8x as fast, a batch about 10%), so the object code is cached
+on disk under a hash of the model text, the prediction type and the compiler, and compiled once
+per model version by whichever process gets there first (the others wait on a file lock, then
+load it; code already cached is loaded without the lock). `nba serve` compiles the champions
+before its workers start, and batch scoring when a campaign is large enough to repay it
+(pipelines/serve_steps.py); every engine process uses what is cached (`enable_cached`), so an
+API worker never stalls on a compile. Each compiled booster
 is checked against LightGBM on probe rows when loaded, and batches on a spread of their rows.
 """
 
@@ -28,7 +30,8 @@ import os
 import tempfile
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -67,26 +70,30 @@ class Compiler:
         return sum(c is not None for c in found), sum(c is None for c in found)
 
     def _build(self, booster: lgb.Booster, raw_score: bool) -> Compiled | None:
-        text = booster.model_to_string()
         try:
+            text = booster.model_to_string()
             target = self.cache_dir / f"{_cache_key(text, raw_score)}.o"
-            if not (self.compile_new or target.exists()):
+            if target.exists():  # compiled before: loaded without the lock (no compile to wait
+                model = _load(text, raw_score, target)  # for; a read-only cache works)
+            elif not self.compile_new:
                 return None
-            self.cache_dir.mkdir(parents=True, exist_ok=True)
-            with open(self.cache_dir / "compile.lock", "w") as lock:
-                fcntl.flock(lock, fcntl.LOCK_EX)  # one compile per model version
-                model = _compile(text, raw_score, target)
+            else:
+                self.cache_dir.mkdir(parents=True, exist_ok=True)
+                with open(self.cache_dir / "compile.lock", "w") as lock:
+                    fcntl.flock(lock, fcntl.LOCK_EX)  # one compile per model version
+                    model = _compile(booster, text, raw_score, target)
+            compiled = Compiled(booster, model, raw_score)
+            if not compiled.verified():
+                log.warning("a compiled booster disagrees with LightGBM on probe rows; scoring "
+                            "uses LightGBM for it")
+                return None
         except Exception as exc:  # no llvmlite, an unsupported model, an unwritable cache:
             # LightGBM's own predict still works
             log.warning("lleaves could not compile a booster (%s: %s); scoring uses LightGBM "
                         "for it", type(exc).__name__, exc)
             return None
-        compiled = Compiled(booster, model, raw_score)
-        if not compiled.verified():
-            log.warning("a compiled booster disagrees with LightGBM on probe rows; scoring uses "
-                        "LightGBM for it")
-            return None
-        compiled.on_disagree = lambda: self._drop(booster, raw_score)
+        ref = weakref.ref(booster)  # the compiled code must not keep its booster alive
+        compiled.on_disagree = lambda: (b := ref()) is not None and self._drop(b, raw_score)
         return compiled
 
     def _drop(self, booster: lgb.Booster, raw_score: bool) -> None:
@@ -106,12 +113,23 @@ class Compiled:
     loaded (`verified`)."""
 
     def __init__(self, booster: lgb.Booster, model: Any, raw_score: bool) -> None:
-        self.booster, self.raw_score = booster, raw_score
+        self._booster = weakref.ref(booster)  # held by the compiler's weak-keyed table
+        self.raw_score = raw_score
         self.width = booster.num_model_per_iteration()
         self.ncol = booster.num_feature()
         self._model = model  # holds the execution engine the function lives in
-        self._fn = _ENTRY(model._execution_engine.get_function_address("forest_root"))
-        self.on_disagree: Callable[[], None] = lambda: None
+        address = model._execution_engine.get_function_address("forest_root")
+        if not address:
+            raise RuntimeError("compiled booster has no forest_root function")
+        self._fn = _ENTRY(address)
+        self.on_disagree: Callable[[], object] = lambda: None
+
+    @property
+    def booster(self) -> lgb.Booster:
+        booster = self._booster()
+        if booster is None:
+            raise RuntimeError("the booster of this compiled code was freed")
+        return booster
 
     def rows(self, X: np.ndarray) -> np.ndarray:
         """Predictions for a C-contiguous float64 matrix of the booster's width: shape (n,) for
@@ -146,18 +164,11 @@ _ENTRY = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int32
 
 def probe_rows(booster: lgb.Booster, n: int, seed: int = 0) -> np.ndarray:
     """`n` rows whose every value is, per feature, one between two of its neighbouring split
-    thresholds or beyond the last (so every side of each split is reached), NaN, or a small
-    integer (categorical codes, counts). Not values exactly on a threshold: there LightGBM's
-    zero band (|x| <= 1e-35 counts as zero) and lleaves differ, which real features never hit."""
-    thresholds: dict[int, list[float]] = {}
-    feature: list[int] = []
-    for line in booster.model_to_string().splitlines():
-        if line.startswith("split_feature="):
-            feature = [int(v) for v in line.split("=", 1)[1].split()]
-        elif line.startswith("threshold="):
-            values = [float(v) for v in line.split("=", 1)[1].split()]
-            for f, t in zip(feature, values, strict=False):
-                thresholds.setdefault(f, []).append(t)
+    thresholds or beyond the last (so every side of each split is reached), a category its
+    categorical splits name (with codes either side of each 32-bit word of their bitsets),
+    NaN, or a small integer. Not values exactly on a threshold: there LightGBM's zero band
+    (|x| <= 1e-35 counts as zero) and lleaves differ, which real features never hit."""
+    thresholds, categories = _splits(booster.model_to_string())
     rng = np.random.default_rng(seed)
     base = np.array([np.nan, -1.0, *range(8)])
     P = np.empty((n, booster.num_feature()))
@@ -166,8 +177,47 @@ def probe_rows(booster: lgb.Booster, n: int, seed: int = 0) -> np.ndarray:
         t = t[np.isfinite(t)]
         between = (t[:-1] + t[1:]) / 2 if len(t) else t
         ends = [t[0] - 1.0, t[-1] + 1.0] if len(t) else []
-        P[:, j] = rng.choice(np.concatenate([base, between, ends]), n)
+        codes = sorted(categories.get(j, ()))
+        if codes:  # the named categories, and codes in and past every word of the bitsets
+            words = range(0, codes[-1] + 33, 32)
+            codes += [c + d for c in words for d in (0, 31)]
+        values = np.concatenate([base, between, ends, codes])
+        P[:, j] = rng.permutation(np.resize(values, n))  # each value at least once (up to n)
     return P
+
+
+def _splits(text: str) -> tuple[dict[int, list[float]], dict[int, set[int]]]:
+    """Per feature, the numerical split thresholds and the categories named by categorical
+    splits, from a LightGBM model text (`threshold` of a categorical split indexes its bitset
+    in `cat_threshold`, bounded by `cat_boundaries`)."""
+    thresholds: dict[int, list[float]] = {}
+    categories: dict[int, set[int]] = {}
+
+    def tree(fields: dict[str, list[str]]) -> None:
+        bounds = [int(v) for v in fields.get("cat_boundaries", [])]
+        bits = [int(v) for v in fields.get("cat_threshold", [])]
+        for f, t, kind in zip(fields.get("split_feature", []), fields.get("threshold", []),
+                              fields.get("decision_type", []), strict=False):
+            if int(kind) & 1:  # categorical: its bitset, 32 categories per word
+                i = int(float(t))
+                words = bits[bounds[i]:bounds[i + 1]]
+                categories.setdefault(int(f), set()).update(
+                    32 * w + b for w, word in enumerate(words) for b in range(32)
+                    if word >> b & 1)
+            else:
+                thresholds.setdefault(int(f), []).append(float(t))
+
+    fields: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        if line.startswith("Tree="):
+            tree(fields)
+            fields = {}
+        key, sep, value = line.partition("=")
+        if sep and key in ("split_feature", "threshold", "decision_type", "cat_boundaries",
+                           "cat_threshold"):
+            fields[key] = value.split()
+    tree(fields)
+    return thresholds, categories
 
 
 CHECK_ROWS = 8  # rows of every batch also predicted by LightGBM (single-row path: ~1 us a row)
@@ -194,22 +244,40 @@ def _cache_key(text: str, raw_score: bool) -> str:
     ]).encode()).hexdigest()[:32]
 
 
-def _compile(text: str, raw_score: bool, target: Path):
-    """lleaves' model of `text`, its object code read from `target` or compiled into it
-    (written to a temporary file first and renamed: a reader never sees half a file)."""
+def _load(text: str, raw_score: bool, target: Path):
+    """lleaves' model of `text` with its object code read from `target`."""
     import lleaves
 
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "model.txt"
         source.write_text(text)
         model = lleaves.Model(model_file=str(source))
-        if target.exists():
-            model.compile(cache=str(target), raw_score=raw_score)
-            return model
+        model.compile(cache=str(target), raw_score=raw_score)
+        return model
+
+
+def _compile(booster: lgb.Booster, text: str, raw_score: bool, target: Path):
+    """lleaves' model of `text`, its object code read from `target` or compiled into it:
+    written to a temporary file, read back and checked on probe rows, then renamed, so a
+    reader never loads half a file or one a full disk cut short."""
+    import lleaves
+
+    if target.exists():  # compiled by another process while this one waited for the lock
+        return _load(text, raw_score, target)
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "model.txt"
+        source.write_text(text)
+        model = lleaves.Model(model_file=str(source))
         log.info("compiling %d trees with lleaves (once per model version)", model.num_trees())
         partial = target.with_suffix(f".{os.getpid()}.part")  # same directory: rename is atomic
-        model.compile(cache=str(partial), raw_score=raw_score, finline=INLINE)
-        os.replace(partial, target)
+        try:
+            model.compile(cache=str(partial), raw_score=raw_score, finline=INLINE)
+            if not Compiled(booster, _load(text, raw_score, partial), raw_score).verified():
+                raise RuntimeError(f"the object code written to {partial} does not predict as "
+                                   "LightGBM")
+            os.replace(partial, target)
+        finally:
+            partial.unlink(missing_ok=True)
         return model
 
 
@@ -239,6 +307,30 @@ def counts() -> tuple[int, int]:
 def disable() -> None:
     global _COMPILER
     _COMPILER = None
+
+
+@contextmanager
+def enabled(cache_dir: Path | None, compile_new: bool = True) -> Iterator[None]:
+    """`enable` (or, with `cache_dir` None, disable) for the block, then restore this process's
+    compiler as it was."""
+    global _COMPILER
+    before = _COMPILER
+    _COMPILER = Compiler(cache_dir, compile_new) if cache_dir is not None else None
+    try:
+        yield
+    finally:
+        _COMPILER = before
+
+
+@contextmanager
+def suspended() -> Iterator[None]:
+    """LightGBM's own paths for the block (the compiled code kept for after it)."""
+    global _COMPILER
+    before, _COMPILER = _COMPILER, None
+    try:
+        yield
+    finally:
+        _COMPILER = before
 
 
 def compiled(booster: lgb.Booster, raw_score: bool) -> Compiled | None:

@@ -4,8 +4,9 @@
 before a single tree is read, which dominates a one-customer decision that calls a dozen
 boosters. LightGBM's C API has a path made for this (`LGBM_BoosterPredictForMatSingleRowFast`,
 set up once per booster): same trees, same results, a few microseconds per row. Larger inputs
-go through `Booster.predict` (on one thread: serving processes own one core each), or in batch
-scoring through the boosters compiled to machine code (`lgbm_compiled`).
+go through `Booster.predict` (on one thread: serving processes own one core each). A process
+that has a booster compiled to machine code (`lgbm_compiled`: `nba serve`'s workers, batch
+workers) predicts through that instead, one row or many.
 """
 
 from __future__ import annotations

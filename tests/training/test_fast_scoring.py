@@ -162,3 +162,26 @@ def test_compiled_batch_predictions_equal_lightgbm(data, tmp_path, monkeypatch) 
         assert lgbm_compiled.compiled(boosters[0], False) is None
     finally:
         lgbm_compiled.disable()
+
+
+def test_probe_rows_reach_every_category_the_splits_name(tmp_path) -> None:
+    """A compiled booster is verified on probe rows: for a categorical feature they hold every
+    category its splits name, beyond the first 32-bit word of the bitsets too (where a
+    mis-translation of a bitset would show)."""
+    from training import lgbm_compiled
+
+    rng = np.random.default_rng(5)
+    X = np.column_stack([rng.integers(0, 120, 6000), rng.normal(size=6000)]).astype(float)
+    y = np.isin(X[:, 0], [3, 40, 77, 101]) + 0.1 * X[:, 1] + 0.1 * rng.normal(size=6000)
+    booster = lgb.train({"objective": "regression", "verbose": -1, "min_data_per_group": 5,
+                         "cat_smooth": 1.0, "max_cat_threshold": 64},
+                        lgb.Dataset(X, y, categorical_feature=[0]), 20)
+    thresholds, categories = lgbm_compiled._splits(booster.model_to_string())
+    assert max(categories[0]) >= 32 and 1 in thresholds
+    P = lgbm_compiled.probe_rows(booster, 512)
+    seen = set(P[~np.isnan(P[:, 0]), 0].astype(int))
+    assert categories[0] <= seen
+    with lgbm_compiled.enabled(tmp_path):  # and lleaves reads those bitsets as LightGBM does
+        compiled = lgbm_compiled.compiled(booster, False)
+        assert compiled is not None
+        np.testing.assert_allclose(compiled.rows(P), booster.predict(P), rtol=1e-12)
