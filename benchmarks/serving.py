@@ -306,8 +306,9 @@ def main() -> None:
     settings = Settings.from_env(data_dir=data)
     from pipelines.serve_steps import compile_champions
 
-    figure("compile the champions, as `nba serve` does (cached after the first)",
-           compile_champions(settings), "s")
+    secs, compiled, left = compile_champions(settings)
+    figure("compile the champions, as `nba serve` does (cached after the first)", secs,
+           f"s ({compiled} boosters compiled, {left} left to LightGBM)")
     ds = read_dataset(data, with_truth=False)
     now = ds.end.to_pydatetime()
     rng = np.random.default_rng(0)

@@ -440,8 +440,9 @@ def serve(
     if compile_models:
         try:
             with console.status("compiling the champion models (once per model version)"):
-                secs = compile_champions(settings)
-            out.print(f"champion models compiled or loaded from the cache in {secs:.1f} s")
+                secs, compiled, left = compile_champions(settings)
+            out.print(f"champion models: {compiled} boosters compiled or loaded from the cache, "
+                      f"{left} left to LightGBM ({secs:.1f} s)")
         except Exception as exc:  # an optimization: never a reason not to serve
             out.print(f"warning: champion models not compiled ({type(exc).__name__}: {exc}); "
                       "the workers predict with LightGBM")

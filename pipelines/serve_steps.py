@@ -191,28 +191,46 @@ def serve_env(settings: Settings) -> dict[str, str]:
 COMPILE_REGISTRY_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
 
 
-def compile_champions(settings: Settings) -> float:
+def compile_champions(settings: Settings) -> tuple[float, int, int]:
     """Compile the champions to machine code (training/lgbm_compiled.py) into the cache the
     API workers load from, so they never compile themselves: about a minute per new champion
-    set here, a second when cached. Returns the seconds it took."""
+    set here, a second when cached. Returns the seconds it took and how many boosters were
+    compiled and left to LightGBM."""
     import time
 
     from serving.scoring import Scorer
     from training import lgbm_compiled
 
     t = time.perf_counter()
+    _check_registry_database(settings.tracking_uri)
     before = {k: os.environ.get(k) for k in COMPILE_REGISTRY_ENV}
     os.environ.update(COMPILE_REGISTRY_ENV)
     try:
         with lgbm_compiled.enabled(settings.compiled_models_dir):
             Scorer.from_registry(settings).compile()
+            compiled, left = lgbm_compiled.counts()
     finally:
         for k, v in before.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-    return time.perf_counter() - t
+    return time.perf_counter() - t, compiled, left
+
+
+def _check_registry_database(uri: str) -> None:
+    """One connection attempt (5 s at most) to a PostgreSQL registry: MLflow's own store
+    retries a database it cannot reach for about 100 s, which would hold `nba serve` back."""
+    if not uri.startswith("postgresql"):
+        return
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(uri, connect_args={"connect_timeout": 5},
+                                      poolclass=sqlalchemy.pool.NullPool)
+    try:
+        engine.connect().close()
+    finally:
+        engine.dispose()
 
 
 def serve(settings: Settings, host: str, port: int, insecure: bool = False) -> None:
