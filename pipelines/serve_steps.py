@@ -207,7 +207,8 @@ def compile_champions(settings: Settings) -> tuple[float, int, int]:
     os.environ.update(COMPILE_REGISTRY_ENV)
     try:
         with lgbm_compiled.enabled(settings.compiled_models_dir):
-            Scorer.from_registry(settings).compile()
+            scorer = Scorer.from_registry(settings)  # holds the boosters the counts are of
+            scorer.compile()
             compiled, left = lgbm_compiled.counts()
     finally:
         for k, v in before.items():

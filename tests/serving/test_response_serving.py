@@ -110,28 +110,41 @@ def _assert_same_decision(one, other) -> None:
             other.scores[k], rel=1e-9, abs=1e-9), (c, k)
 
 
-def test_compiled_champions_decide_as_lightgbm(world, tmp_path) -> None:
-    """The champions compiled to machine code (as `nba serve` runs them: a direct call per
-    row, and per batch) decide exactly what LightGBM's own paths decide."""
+def test_compiled_champions_decide_as_lightgbm(world, trained_world, monkeypatch) -> None:
+    """`nba serve`'s compile step puts the champions' machine code where engines load it, and
+    compiled champions (a direct call per row, and per batch) decide exactly what LightGBM's
+    own paths decide."""
+    import copy
+    import shutil
+
+    from pipelines.serve_steps import compile_champions
+    from serving.scoring import Scorer
     from training import lgbm_compiled
 
     ds, engine = world
+    settings = trained_world[0]
     now = ds.end.to_pydatetime()
     requests = [DecisionRequest(customer_id=c, now=now)
                 for c in ds.customers["customer_id"].head(150).tolist()]
-    lgbm_compiled.disable()
-    want = [engine.decide(r) for r in requests]
-    lgbm_compiled.enable(tmp_path)
+    with lgbm_compiled.suspended():
+        want = [engine.decide(r) for r in requests]
+    cache = settings.compiled_models_dir
+    # the champions as the registry would give them: this world's own champions walk no trees
+    # (baselines won), so the engine's, with its response model, in copies of their own
+    monkeypatch.setattr(Scorer, "from_registry", classmethod(lambda cls, _: Scorer(
+        copy.deepcopy(engine.scorer.bundles), dict(engine.scorer.versions))))
     try:
-        engine.scorer.compile()
-        compiled, left = lgbm_compiled.counts()
-        assert compiled >= 4 and left == 0
-        for w, one, batch in zip(want, [engine.decide(r) for r in requests],
-                                 engine.decide_many(requests), strict=True):
-            _assert_same_decision(w, one)
-            _assert_same_decision(w, batch)
+        _, compiled, left = compile_champions(settings)
+        assert compiled >= 4 and left == 0 and len(list(cache.glob("*.o"))) == compiled
+        with lgbm_compiled.enabled(cache, compile_new=False):  # as a worker: load, not compile
+            engine.scorer.compile()
+            assert lgbm_compiled.counts() == (compiled, 0)
+            for w, one, batch in zip(want, [engine.decide(r) for r in requests],
+                                     engine.decide_many(requests), strict=True):
+                _assert_same_decision(w, one)
+                _assert_same_decision(w, batch)
     finally:
-        lgbm_compiled.disable()
+        shutil.rmtree(cache, ignore_errors=True)  # other tests' engines: LightGBM, as before
 
 
 def test_affinity_folds_in_the_lists_its_evaluation_uses(world, trained_world) -> None:
