@@ -197,25 +197,18 @@ def compile_champions(settings: Settings) -> tuple[float, int, int]:
     set here, a second when cached. Returns the seconds it took and how many boosters were
     compiled and left to LightGBM."""
     import time
+    from unittest.mock import patch  # the standard library's scoped environment change
 
     from serving.scoring import Scorer
     from training import lgbm_compiled
 
     t = time.perf_counter()
     _check_registry_database(settings.tracking_uri)
-    before = {k: os.environ.get(k) for k in COMPILE_REGISTRY_ENV}
-    os.environ.update(COMPILE_REGISTRY_ENV)
-    try:
-        with lgbm_compiled.enabled(settings.compiled_models_dir):
-            scorer = Scorer.from_registry(settings)  # holds the boosters the counts are of
-            scorer.compile()
-            compiled, left = lgbm_compiled.counts()
-    finally:
-        for k, v in before.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    with patch.dict(os.environ, COMPILE_REGISTRY_ENV), \
+            lgbm_compiled.enabled(settings.compiled_models_dir):
+        scorer = Scorer.from_registry(settings)  # holds the boosters the counts are of
+        scorer.compile()
+        compiled, left = lgbm_compiled.counts()
     return time.perf_counter() - t, compiled, left
 
 

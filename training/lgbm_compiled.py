@@ -31,7 +31,7 @@ import tempfile
 import threading
 import weakref
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -244,14 +244,20 @@ def _cache_key(text: str, raw_score: bool) -> str:
     ]).encode()).hexdigest()[:32]
 
 
-def _load(text: str, raw_score: bool, target: Path):
-    """lleaves' model of `text` with its object code read from `target`."""
+@contextmanager
+def _lleaves_model(text: str) -> Iterator[Any]:
+    """lleaves' (uncompiled) model of a LightGBM model text, read from a temporary file."""
     import lleaves
 
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "model.txt"
         source.write_text(text)
-        model = lleaves.Model(model_file=str(source))
+        yield lleaves.Model(model_file=str(source))
+
+
+def _load(text: str, raw_score: bool, target: Path):
+    """lleaves' model of `text` with its object code read from `target`."""
+    with _lleaves_model(text) as model:
         model.compile(cache=str(target), raw_score=raw_score)
         return model
 
@@ -260,14 +266,9 @@ def _compile(booster: lgb.Booster, text: str, raw_score: bool, target: Path):
     """lleaves' model of `text`, its object code read from `target` or compiled into it:
     written to a temporary file, read back and checked on probe rows, then renamed, so a
     reader never loads half a file or one a full disk cut short."""
-    import lleaves
-
     if target.exists():  # compiled by another process while this one waited for the lock
         return _load(text, raw_score, target)
-    with tempfile.TemporaryDirectory() as tmp:
-        source = Path(tmp) / "model.txt"
-        source.write_text(text)
-        model = lleaves.Model(model_file=str(source))
+    with _lleaves_model(text) as model:
         log.info("compiling %d trees with lleaves (once per model version)", model.num_trees())
         partial = target.with_suffix(f".{os.getpid()}.part")  # same directory: rename is atomic
         try:
@@ -310,27 +311,24 @@ def disable() -> None:
 
 
 @contextmanager
-def enabled(cache_dir: Path | None, compile_new: bool = True) -> Iterator[None]:
-    """`enable` (or, with `cache_dir` None, disable) for the block, then restore this process's
-    compiler as it was."""
+def _swapped(compiler: Compiler | None) -> Iterator[None]:
+    """This process's compiler is `compiler` for the block, then as it was."""
     global _COMPILER
-    before = _COMPILER
-    _COMPILER = Compiler(cache_dir, compile_new) if cache_dir is not None else None
+    before, _COMPILER = _COMPILER, compiler
     try:
         yield
     finally:
         _COMPILER = before
 
 
-@contextmanager
-def suspended() -> Iterator[None]:
+def enabled(cache_dir: Path, compile_new: bool = True) -> AbstractContextManager[None]:
+    """`enable` for the block, then restore this process's compiler as it was."""
+    return _swapped(Compiler(cache_dir, compile_new))
+
+
+def suspended() -> AbstractContextManager[None]:
     """LightGBM's own paths for the block (the compiled code kept for after it)."""
-    global _COMPILER
-    before, _COMPILER = _COMPILER, None
-    try:
-        yield
-    finally:
-        _COMPILER = before
+    return _swapped(None)
 
 
 def compiled(booster: lgb.Booster, raw_score: bool) -> Compiled | None:
