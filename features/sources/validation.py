@@ -7,8 +7,9 @@ Checks are vectorized so a log of millions of rows validates in seconds.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -61,11 +62,23 @@ def _clean_text(v: object) -> str | None:
     return None if text in _NULL_TEXT else text
 
 
+def _clean_values(col: pd.Series) -> np.ndarray:
+    """Strings stripped, empty and NA as None (an object array); objects, lists and booleans
+    are marked `NOT_TEXT` (an id is never "{'a': 1}")."""
+    out = np.empty(len(col), dtype=object)
+    out[:] = [_clean_text(v) for v in col.to_numpy(dtype=object)]
+    return out
+
+
 def _clean_str(col: pd.Series) -> pd.Series:
-    """Strings stripped, empty and NA as None (object dtype); objects, lists and booleans are
-    marked `NOT_TEXT` (an id is never "{'a': 1}")."""
-    return pd.Series([_clean_text(v) for v in col.to_numpy(dtype=object)], index=col.index,
-                     dtype=object)
+    """`_clean_values` as a Series on the column's index."""
+    return pd.Series(_clean_values(col), index=col.index, dtype=object)
+
+
+def _isin(values: np.ndarray, allowed: Collection[str]) -> np.ndarray:
+    """Elementwise membership of an object array (None and non-text: False)."""
+    wanted = frozenset(str(a) for a in allowed)
+    return np.fromiter((v in wanted for v in values), dtype=bool, count=len(values))
 
 
 # Day and month in either order: 03/04/2011, 3.4.11, 03-04-2011.
@@ -167,12 +180,19 @@ class _Reasons:
         rejects = raw[bad].copy()
         rejects[s.ROW] = np.flatnonzero(bad) + 1
         rejects[s.REASON] = self.reasons[bad]
-        return Validated(valid=clean[~bad].reset_index(drop=True), rejects=rejects)
+        valid = clean[~bad].reset_index(drop=True) if bad.any() else clean
+        return Validated(valid=valid, rejects=rejects)
 
 
 def _numeric(
     col: pd.Series, name: str, reasons: _Reasons, *, integer: bool = False
 ) -> pd.Series:
+    if col.dtype.kind in "iuf":  # numbers already: nothing is "not a number"
+        num = col
+        if integer:
+            reasons.add(num.notna() & (num != np.floor(num)),
+                        lambda: name + ": '" + col.astype(str) + "' is not a whole number")
+        return num
     present = col.notna() & (col.astype("string").str.strip() != "")
     num = pd.to_numeric(col, errors="coerce")
     bad_type = present & num.isna()
@@ -214,72 +234,77 @@ def validate_events(
     for col in s.EVENT_REQUIRED:
         if col not in raw.columns:
             raw[col] = None
+    # numpy arrays, one frame at the end: a live batch of a few events runs two dozen checks,
+    # and pandas' per-call cost was most of a small batch's ingest time
+    n = len(raw)
     reasons = _Reasons(raw.index)
-    out = pd.DataFrame(index=raw.index)
+    out: dict[str, Any] = {}
     for col, kind in s.EVENT_COLUMNS.items():
-        if col in raw.columns and kind == "str":
-            out[col] = _clean_str(raw[col])
-            bad = out[col] == NOT_TEXT
+        if kind != "str":
+            continue
+        if col in raw.columns:
+            values = _clean_values(raw[col])
+            bad = np.asarray(values == NOT_TEXT, dtype=bool)
             reasons.add(bad, f"{col}: expected text, got an object, list or boolean")
-            out.loc[bad, col] = None
-        elif kind == "str":
-            out[col] = None
+            values[bad] = None
+            out[col] = values
+        else:
+            out[col] = np.full(n, None, dtype=object)
 
-    reasons.add(out[s.CUSTOMER_ID].isna() & ~reasons.has(), "customer_id: missing")
+    reasons.add(pd.isna(out[s.CUSTOMER_ID]) & ~reasons.has(), "customer_id: missing")
 
     etype = out[s.EVENT_TYPE]
-    unknown = etype.notna() & ~etype.isin(s.EVENT_TYPES)
-    reasons.add(etype.isna(), "event_type: missing")
-
-    reasons.add(unknown, lambda: "event_type: unknown '" + etype.astype(str) + "'")
+    etype_na = pd.isna(etype)
+    reasons.add(etype_na, "event_type: missing")
+    reasons.add(~etype_na & ~_isin(etype, s.EVENT_TYPES),
+                lambda: "event_type: unknown '" + pd.Series(etype).astype(str) + "'")
 
     ts = parse_utc(raw[s.EVENT_TS], dayfirst=dayfirst)
-    absent = raw[s.EVENT_TS].isna()
+    absent = raw[s.EVENT_TS].isna().to_numpy()
     reasons.add(absent, "timestamp: missing")
-    reasons.add(ts.isna() & ~absent,
+    reasons.add(ts.isna().to_numpy() & ~absent,
                 lambda: "timestamp: cannot parse '" + raw[s.EVENT_TS].astype(str) + "'")
     limit = (now or pd.Timestamp.now(tz="UTC")) + pd.Timedelta(max_future)
     reasons.add(ts > limit, lambda: "timestamp: in the future (" + ts.astype(str) + ")")
     out[s.EVENT_TS] = ts
 
-    needs_product = etype.isin([str(e) for e in s.PRODUCT_EVENTS])
-    reasons.add(needs_product & out[s.PRODUCT_ID].isna(),
-                lambda: "product_id: missing for " + etype.astype(str))
+    reasons.add(_isin(etype, s.PRODUCT_EVENTS) & pd.isna(out[s.PRODUCT_ID]),
+                lambda: "product_id: missing for " + pd.Series(etype).astype(str))
 
-    price = (
-        _numeric(raw[s.PRICE], "price", reasons)
-        if s.PRICE in raw.columns
-        else pd.Series(np.nan, index=raw.index)
-    )
-    reasons.add(price < 0, lambda: "price: negative (" + price.astype(str) + ")")
-    reasons.add(np.isinf(price) | (price > MAX_PRICE),
-                lambda: "price: not a finite number below 1e9 (" + price.astype(str) + ")")
-    out[s.PRICE] = price.astype(float)
+    price_read = (_numeric(raw[s.PRICE], "price", reasons) if s.PRICE in raw.columns
+            else pd.Series(np.nan, index=raw.index))
+    price = price_read.to_numpy(dtype=float)
+    with np.errstate(invalid="ignore"):
+        reasons.add(price < 0, lambda: "price: negative (" + price_read.astype(str) + ")")
+        reasons.add(np.isinf(price) | (price > MAX_PRICE),
+                    lambda: "price: not a finite number below 1e9 (" + price_read.astype(str) + ")")
+    out[s.PRICE] = price
 
-    qty = (
-        _numeric(raw[s.QUANTITY], "quantity", reasons, integer=True)
-        if s.QUANTITY in raw.columns
-        else pd.Series(np.nan, index=raw.index)
-    )
-    is_cart_or_buy = etype.isin([s.EventType.ADD_TO_CART, s.EventType.PURCHASE])
+    qty_read = (_numeric(raw[s.QUANTITY], "quantity", reasons, integer=True)
+            if s.QUANTITY in raw.columns else pd.Series(np.nan, index=raw.index))
+    qty = qty_read.to_numpy(dtype=float)
+    is_cart_or_buy = _isin(etype, (s.EventType.ADD_TO_CART, s.EventType.PURCHASE))
     # 0 means "not applicable" (e.g. a view); a cart add or purchase needs a positive quantity.
-    nonpositive = (qty < 0) | ((qty == 0) & is_cart_or_buy)
-    reasons.add(nonpositive, lambda: "quantity: must be positive (" + qty.astype(str) + ")")
-    huge = ~np.isfinite(qty.fillna(0)) | (qty > MAX_QUANTITY)
+    with np.errstate(invalid="ignore"):
+        nonpositive = (qty < 0) | ((qty == 0) & is_cart_or_buy)
+        reasons.add(nonpositive,
+                    lambda: "quantity: must be positive (" + qty_read.astype(str) + ")")
+        huge = np.isinf(qty) | (qty > MAX_QUANTITY)
     reasons.add(huge, lambda: f"quantity: more than {MAX_QUANTITY:,} units (" +
-                qty.astype(str) + ")")
-    qty = qty.where(~huge, 0)
-    out[s.QUANTITY] = qty.where(qty.notna() | ~is_cart_or_buy, 1).fillna(0).astype("int64")
+                qty_read.astype(str) + ")")
+    qty = np.where(huge, 0, qty)
+    qty = np.where(np.isnan(qty) & is_cart_or_buy, 1, qty)
+    out[s.QUANTITY] = np.nan_to_num(qty, nan=0.0).astype("int64")
 
-    missing_id = out[s.EVENT_ID].isna()
+    clean = pd.DataFrame({c: out[c] for c in s.EVENT_COLUMNS})
+    missing_id = clean[s.EVENT_ID].isna()
     if missing_id.any():  # content-derived: a retried event gets the same id
-        normal = out.assign(**{s.EVENT_TS: ts, s.PRICE: out[s.PRICE], s.QUANTITY:
-                               out[s.QUANTITY]})
-        out.loc[missing_id, s.EVENT_ID] = event_ids(normal[missing_id]).to_numpy()
-    dup = out[s.EVENT_ID].notna() & out[s.EVENT_ID].duplicated(keep="first")
-    reasons.add(dup, lambda: "event_id: duplicate '" + out[s.EVENT_ID].astype(str) + "'")
+        clean.loc[missing_id, s.EVENT_ID] = event_ids(clean[missing_id]).to_numpy()
+    ids = clean[s.EVENT_ID]
+    dup = (ids.notna() & ids.duplicated(keep="first")).to_numpy()
+    reasons.add(dup, lambda: "event_id: duplicate '" + ids.astype(str) + "'")
 
-    result = reasons.split(raw, out[list(s.EVENT_COLUMNS)])
+    result = reasons.split(raw, clean)
     result.valid = sort_events(result.valid)
     return result
 
@@ -288,6 +313,8 @@ def sort_events(events: pd.DataFrame) -> pd.DataFrame:
     """Events in time order (stable), with `event_type` as a categorical of the known types."""
     events = events.copy()
     events[s.EVENT_TYPE] = pd.Categorical(events[s.EVENT_TYPE], categories=list(s.EVENT_TYPES))
+    if events[s.EVENT_TS].is_monotonic_increasing:  # a live batch usually is
+        return events.reset_index(drop=True)
     return events.sort_values(s.EVENT_TS, kind="stable").reset_index(drop=True)
 
 

@@ -142,6 +142,16 @@ def test_hostile_values_are_rejected_not_stored(change: dict, reason: str) -> No
     assert res.valid[s.QUANTITY].min() >= 0
 
 
+def test_a_missing_quantity_is_one_unit_for_a_cart_add_whatever_the_column_type() -> None:
+    """A cart add or purchase without a quantity is one unit, also when the column is one of
+    pandas' nullable types (whose missing value once made it 0) or plain numbers."""
+    rows = [{**GOOD, "event_type": "add_to_cart", "quantity": q} for q in (None, 2, 3)]
+    for dtype in ("Float64", "Int64", "float64", object):
+        df = _events(rows).astype({"quantity": dtype})
+        res = validate_events(df, now=NOW)
+        assert res.rejects.empty and res.valid[s.QUANTITY].tolist() == [1, 2, 3], dtype
+
+
 def test_epoch_numbers_are_read_by_magnitude() -> None:
     t = pd.Timestamp("2026-02-01T10:00:00Z")
     for value in (t.timestamp(), int(t.timestamp()), t.timestamp() * 1e3, str(int(
