@@ -10,7 +10,7 @@ parity tests (tests/serving/test_response_serving.py, tests/features/test_featur
 
 from __future__ import annotations
 
-from datetime import UTC
+import functools
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -121,11 +121,11 @@ def online_rows(view: Any, df: Any) -> list[tuple]:
 def write_online(store: FeatureStore, view: Any, df: Any) -> None:
     """Write a frame of one view's rows to the online store, as `provider.ingest_df` does:
     Redis through `write_redis`, any other store through its own `online_write_batch`."""
-    rows = online_rows(view, df)
     if is_redis(store):
-        write_redis(store, view, rows)
+        write_redis(store, view, df)
     else:
-        provider(store).online_write_batch(store.config, view, rows, progress=None)
+        provider(store).online_write_batch(store.config, view, online_rows(view, df),
+                                           progress=None)
 
 
 def is_redis(store: FeatureStore) -> bool:
@@ -153,56 +153,129 @@ def redis_hmget(store: FeatureStore, entity_keys: list[Any], fields: list[Any]
     return online._read_hash_fields(store.config, [(k, fields) for k in keys])
 
 
-def write_redis(store: FeatureStore, view: Any, rows: list[tuple]) -> None:
-    """`RedisOnlineStore.online_write_batch` (feast 0.6x), the same hashes, fields and rules:
-    a row older than the stored one (or than an earlier row of the batch) is skipped, TTL and
-    `skip_dedup` as configured. It hashes each field name once per call instead of once per
-    value and serializes each distinct value proto once: Feast's per-value work was 70% of a
-    live push on Redis (py-spy, benchmarks/features.py)."""
-    from feast.infra.online_stores.helpers import _mmh3, _redis_key
+_NUMBERS = {"DOUBLE": "float64", "FLOAT": "float64", "INT64": "int64", "INT32": "int64"}
+
+
+def serialized_columns(df: Any, features: list[Any]) -> list[list[bytes]]:
+    """Each feature's column as serialized Feast value protos (null and NaN: the empty proto),
+    equal to `_proto_column`'s protos serialized (tests/features/test_feature_store.py).
+    Number columns are read as one block per type and each distinct value is serialized once
+    with one reused message: per-column pandas calls cost more than the values (65 columns of
+    a few hundred customers in a live push)."""
+    import numpy as np
+    from feast.protos.feast.types import Value_pb2
+
+    columns: list[list[bytes]] = [[] for _ in features]
+    blocks: dict[str, list[int]] = {}
+    msg = Value_pb2.Value()
+    for j, f in enumerate(features):
+        value_type = f.dtype.to_value_type()
+        if value_type.name in _NUMBERS:
+            blocks.setdefault(value_type.name, []).append(j)
+        elif value_type.name in _LISTS:
+            field, _, cast = _LISTS[value_type.name]
+            for v in df[f.name].tolist():
+                if v is None:
+                    columns[j].append(b"")
+                    continue
+                msg.Clear()
+                held = getattr(msg, field)
+                held.SetInParent()  # an empty list is a set value, not a null
+                held.val.extend(v.tolist() if isinstance(v, np.ndarray) and v.dtype.kind == "f"
+                                else [cast(x) for x in v])
+                columns[j].append(msg.SerializeToString())
+        else:
+            columns[j] = [p.SerializeToString()
+                          for p in _proto_column(df[f.name].tolist(), value_type)]
+    for kind, js in blocks.items():
+        field, cast = _SCALARS[kind]
+        block = df[[features[j].name for j in js]]
+        nulls = block.isna().to_numpy().T.tolist()
+        values = block.to_numpy(dtype=_NUMBERS[kind], na_value=0).T.tolist()
+        msg.Clear()
+        seen: dict[Any, bytes] = {}
+        for j, col, null in zip(js, values, nulls, strict=True):
+            out = columns[j]
+            for v, na in zip(col, null, strict=True):
+                if na:
+                    out.append(b"")
+                    continue
+                key = v if v else repr(v)  # 0.0 and -0.0 are equal keys, not equal bytes
+                b = seen.get(key)
+                if b is None:
+                    setattr(msg, field, cast(v))
+                    b = seen[key] = msg.SerializeToString()
+                out.append(b)
+    return columns
+
+
+@functools.lru_cache(maxsize=1 << 17)
+def _entity_key(project: str, join_key: str, value: str, version: int) -> bytes:
+    """Feast's Redis key of a one-entity key (the same customers are written by every push
+    and view: built once, about 5 us each)."""
+    from feast.infra.online_stores.helpers import _redis_key
+    from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+    from feast.protos.feast.types.Value_pb2 import Value
+
+    return _redis_key(project, EntityKey(join_keys=[join_key],
+                                         entity_values=[Value(string_val=value)]),
+                      entity_key_serialization_version=version)
+
+
+def write_redis(store: FeatureStore, view: Any, df: Any) -> None:
+    """`RedisOnlineStore.online_write_batch` (feast 0.6x) for a frame of one view's rows: the
+    same hashes, fields and bytes, and its rules: a row older than the stored one (or than an
+    earlier row of the batch) is skipped, TTL and `skip_dedup` as configured. Values go from
+    the frame's columns to bytes (`serialized_columns`) without a proto per value, field names
+    are hashed once per call: Feast's per-value work was 70% of a live push on Redis (py-spy,
+    benchmarks/features.py)."""
+    import pandas as pd
+    from feast.infra.online_stores.helpers import _mmh3
     from feast.infra.online_stores.redis import _versioned_fv_name
     from google.protobuf.timestamp_pb2 import Timestamp
 
-    if not rows:
+    if len(df) == 0:
         return
+    (join_key,) = [c.name for c in view.entity_columns]  # our views have one entity
+    if view.batch_source.created_timestamp_column:
+        raise ValueError(f"{view.name}: views with a created-timestamp column are not supported")
     config = store.config
     ttl, dedup = config.online_store.key_ttl_seconds, not config.online_store.skip_dedup
     name = _versioned_fv_name(view, config)
     ts_key = f"_ts:{name}"
-    fields = {f: _mmh3(f"{name}:{f}") for f in rows[0][1]}
+    fields = [_mmh3(f"{name}:{f.name}") for f in view.features]
+    columns = serialized_columns(df, view.features)
     version = config.entity_key_serialization_version
-    keys = [_redis_key(config.project, k, entity_key_serialization_version=version)
-            for k, _, _, _ in rows]
+    keys = [_entity_key(config.project, join_key, str(c), version)
+            for c in df[join_key].tolist()]
+    # event times as Feast writes them: microseconds (it goes through Python datetimes)
+    times = pd.to_datetime(df[view.batch_source.timestamp_field], utc=True).dt.as_unit("us")
+    micros = times.array.asi8.tolist()
     client = redis_client(store)
-    previous: list[Any] = [None] * len(rows)
+    previous: list[Any] = [None] * len(keys)
     if dedup:
         with client.pipeline(transaction=False) as pipe:
             for key in keys:
                 pipe.hmget(key, ts_key)
             previous = [r[0] for r in pipe.execute()]
-    serialized: dict[int, bytes] = {}
     latest: dict[bytes, int] = {}
+    ts, old = Timestamp(), Timestamp()
     with client.pipeline(transaction=False) as pipe:
-        for key, prev, (_, values, when, _) in zip(keys, previous, rows, strict=True):
-            ts = Timestamp()
-            ts.FromDatetime(when if when.tzinfo else when.replace(tzinfo=UTC))
-            nanos = ts.seconds * 1_000_000_000 + ts.nanos
+        for key, prev, us, values in zip(keys, previous, micros, zip(*columns, strict=True),
+                                         strict=True):
+            nanos = us * 1000
             if dedup:
                 seen = 0
                 if prev:
-                    old = Timestamp()
                     old.ParseFromString(prev)
                     seen = old.seconds * 1_000_000_000 + old.nanos
                 seen = max(seen, latest.get(key, 0))
                 if seen and nanos <= seen:
                     continue
                 latest[key] = nanos
-            mapping = {ts_key: ts.SerializeToString()}
-            for f, proto in values.items():
-                b = serialized.get(id(proto))
-                if b is None:
-                    b = serialized[id(proto)] = proto.SerializeToString()
-                mapping[fields[f]] = b
+            ts.seconds, ts.nanos = divmod(nanos, 1_000_000_000)
+            mapping = dict(zip(fields, values, strict=True))
+            mapping[ts_key] = ts.SerializeToString()
             pipe.hset(key, mapping=mapping)
             if ttl:
                 pipe.expire(name=key, time=ttl)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from features import schema as s
@@ -151,9 +152,13 @@ class LiveUpdater:
             write_online(self.store, fv, df)
 
     def _append_events(self, df: pd.DataFrame) -> None:
-        recs = df.astype({s.EVENT_TYPE: str}).assign(
-            **{s.EVENT_TS: df[s.EVENT_TS].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")})
-        recs = recs.astype(object).where(recs.notna(), None).to_dict("records")
+        """Accepted events to the live log, times as ISO UTC with microseconds (built from
+        column lists: pandas' per-record conversion was a tenth of a live ingest)."""
+        ts = np.datetime_as_string(df[s.EVENT_TS].dt.tz_convert(None).to_numpy(), unit="us")
+        columns = {c: df[c].tolist() for c in df.columns}  # NaN: null in orjson's output
+        columns[s.EVENT_TS] = [t + "Z" for t in ts.tolist()]
+        recs = [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(),
+                                                                    strict=True)]
         append_jsonl(self.events_log, recs, self.settings.log_max_bytes, self.settings.log_keep)
 
     def close(self) -> None:

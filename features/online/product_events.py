@@ -287,18 +287,18 @@ def interest_events(history, product_ids: Iterable[str], since: pd.Timestamp) ->
     history (every customer's recent events, features/online/history.py): the input of
     `interested_customers`. One indexed scan on SQLite; on Redis a scan of every customer's
     history (a batch cost, bounded by the history's lookback)."""
-    from features.online.history import COLUMNS, RedisHistory, SqliteHistory, _frame
+    from features.online.history import RedisHistory, SqliteHistory, _frame
 
     wanted = {str(p) for p in product_ids}
     types = {str(t) for t in (*INTEREST_EVENTS, s.EventType.PURCHASE)}
-    rows: list[tuple] = []
-    ts: list[float] = []
+    found: tuple[list[str], list[float], list[list]] = ([], [], [])  # customer, time, payload
 
     def keep(customer: str, t: float, blob: bytes) -> None:
         p = orjson.loads(blob)  # event_id, event_type, product_id, ...
         if p[1] in types and p[2] in wanted:
-            rows.append((customer, *p))
-            ts.append(t)
+            found[0].append(customer)
+            found[1].append(t)
+            found[2].append(p)
 
     cutoff = int(since.timestamp())
     if isinstance(history, SqliteHistory):
@@ -331,4 +331,4 @@ def interest_events(history, product_ids: Iterable[str], since: pd.Timestamp) ->
                             keep(c, t, blob)
     else:
         raise TypeError(f"no product scan for {type(history).__name__}")
-    return _frame(rows, ts) if rows else _frame([], []).reindex(columns=list(COLUMNS))
+    return _frame(*found)

@@ -318,8 +318,9 @@ def test_live_logs_rotate_and_stay_bounded(tmp_path: Path) -> None:
 
 def test_pushed_rows_are_the_rows_feast_would_write(world: World) -> None:
     """The live path builds Feast's online rows itself (features/online/feast_internals.py): the
-    same keys, value protos (nulls, NaN and empty lists included) and times as Feast's converter."""
-    from features.online.feast_internals import online_rows, provider
+    same keys, value protos (nulls, NaN and empty lists included) and times as Feast's converter,
+    and the same bytes when it serializes a column at once (the Redis write)."""
+    from features.online.feast_internals import online_rows, provider, serialized_columns
 
     hist = world.full.events[world.full.events[s.EVENT_TS] <= world.t0]
     hist = hist[hist[s.CUSTOMER_ID].isin(world.full.customers[s.CUSTOMER_ID].iloc[:60])]
@@ -343,16 +344,20 @@ def test_pushed_rows_are_the_rows_feast_would_write(world: World) -> None:
             assert (t1 if t1.tzinfo else t1.replace(tzinfo=UTC)) == t2
             assert c1 is None and c2 is None
         assert name != "customer_activity" or nulls >= 3  # the NaNs above, at least
+        columns = serialized_columns(df, view.features)
+        for f, col in zip(view.features, columns, strict=True):
+            assert col == [values[f.name].SerializeToString() for _, values, _, _ in want], f.name
 
 
 def test_redis_writes_are_the_writes_feast_would_make(world: World) -> None:
-    """`write_redis` leaves Redis as Feast's own write does: same hash fields and bytes, and
-    a row older than the stored one is not written (Feast's stale-row rule)."""
+    """`write_redis` leaves Redis as Feast's own conversion and write do: same hash fields and
+    bytes (a null and a negative zero included), and a row older than the stored one is not
+    written (Feast's stale-row rule)."""
     if not world.settings.redis_online:
         pytest.skip("Redis only (the SQLite store is written by Feast itself)")
     from feast.infra.online_stores.helpers import _mmh3, _redis_key
 
-    from features.online.feast_internals import online_rows, provider, redis_client, write_redis
+    from features.online.feast_internals import provider, redis_client, write_redis
 
     store = world.updater.store
     view = store.get_feature_view("customer_activity")
@@ -360,7 +365,9 @@ def test_redis_writes_are_the_writes_feast_would_make(world: World) -> None:
     ev = world.full.events
     df = customer_activity_rows(ev[ev[s.CUSTOMER_ID].isin(ids)], latest_only=True)
     df[s.EVENT_TS] = world.t1 + pd.Timedelta(days=30)  # newer than anything stored
-    rows = online_rows(view, df)
+    df.loc[df.index[:2], "spend_90d"] = [np.nan, -0.0]  # null, and a zero that is not 0.0
+    rows = provider(store)._prep_rows_to_write_for_ingestion(feature_view=view, df=df,
+                                                             field_mapping=None)
     client = redis_client(store)
     keys = [_redis_key(store.config.project, k, store.config.entity_key_serialization_version)
             for k, _, _, _ in rows]
@@ -376,10 +383,10 @@ def test_redis_writes_are_the_writes_feast_would_make(world: World) -> None:
     for k in keys:
         client.hdel(k, *fields)
     assert all(v is None for snap in snapshot() for v in snap.values())
-    write_redis(store, view, rows)
+    write_redis(store, view, df)
     assert snapshot() == feast_wrote
     older = df.assign(**{s.EVENT_TS: world.t0, "spend_90d": 12345.0})
-    write_redis(store, view, online_rows(view, older))
+    write_redis(store, view, older)
     assert snapshot() == feast_wrote  # stale rows skipped
 
 
