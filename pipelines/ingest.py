@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import queue
 import sys
@@ -20,6 +21,8 @@ import pandas as pd
 
 from features.online.live import LiveUpdater
 from features.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -142,8 +145,7 @@ def ingest(settings: Settings, records: Iterator[dict[str, Any]], batch_size: in
     summary = IngestSummary()
     if workers > 1:
         return _ingest_partitioned(settings, records, batch_size, max_wait, workers)
-    updater = LiveUpdater(settings)
-    gc.freeze()  # long-lived objects (registry, models) leave the collector's scans
+    updater = _started_updater(settings)
     t0 = time.perf_counter()
     for batch in micro_batches(records, batch_size, max_wait):
         good, bad = split_rejects(batch)
@@ -160,6 +162,21 @@ def ingest(settings: Settings, records: Iterator[dict[str, Any]], batch_size: in
     summary.seconds = time.perf_counter() - t0
     updater.close()
     return summary
+
+
+def _started_updater(settings: Settings) -> LiveUpdater:
+    """A consumer's updater, warmed up (views resolved, connections open) so the first events
+    after a start are not the slow ones, and its start-up objects frozen out of the garbage
+    collector's scans."""
+    from features.online.store import store_errors
+
+    updater = LiveUpdater(settings)
+    try:
+        updater.warm_up()
+    except store_errors() as exc:  # the store is down: the first batch says so, events kept
+        log.warning("live ingest: warm-up skipped, online store unavailable (%s)", exc)
+    gc.freeze()  # long-lived objects (registry, models) leave the collector's scans
+    return updater
 
 
 def _count_unreadable(updater: LiveUpdater, bad: list[dict[str, Any]],
@@ -206,8 +223,7 @@ def _worker(settings: Settings, index: int, inbox, outbox) -> None:
     from pipelines.console import quiet_libraries
 
     quiet_libraries()
-    updater = LiveUpdater(settings)
-    gc.freeze()  # long-lived objects (registry, models) leave the collector's scans
+    updater = _started_updater(settings)
     outbox.put(("ready", index))
     parent = os.getppid()
     while True:

@@ -140,16 +140,28 @@ class LiveUpdater:
         """`FeatureStore.push(..., to=PushMode.ONLINE)` with the push source's views resolved
         once (Feast's push re-reads every view and service from the registry on each call: a
         fifth of the ingest time) and the rows written by features/online/feast_internals.py."""
+        from features.online.feast_internals import write_online
+
+        for fv in self._push_views(push_source):
+            write_online(self.store, fv, df)
+
+    def _push_views(self, push_source: str) -> list:
         if push_source not in self._views:
             self._views[push_source] = [
                 fv for fv in self.store.list_feature_views()
                 if fv.stream_source is not None and fv.stream_source.name == push_source]
             if not self._views[push_source]:
                 raise KeyError(f"no feature view reads push source {push_source!r}")
-        from features.online.feast_internals import write_online
+        return self._views[push_source]
 
-        for fv in self._views[push_source]:
-            write_online(self.store, fv, df)
+    def warm_up(self) -> None:
+        """Resolve the pushed views and open the connections now, so the first events after
+        a start do not wait for it (ingest workers call it before they report ready)."""
+        from features.online import feast_internals  # noqa: F401
+
+        for source in (ACTIVITY_PUSH, ITEMS_PUSH):
+            self._push_views(source)
+        self.history.recent([""])  # a real read: the connection opens now
 
     def _append_events(self, df: pd.DataFrame) -> None:
         """Accepted events to the live log, times as ISO UTC with microseconds (built from
