@@ -92,9 +92,28 @@ def _proto_column(values: Any, value_type: Any) -> list:
     if kind in _LISTS:
         field, message, cast = _LISTS[kind]
         cls = getattr(Value_pb2, message)
-        return [empty if v is None else Value_pb2.Value(**{field: cls(val=[cast(x) for x in v])})
+        return [empty if v is None else Value_pb2.Value(**{field: cls(val=_list_items(v, cast))})
                 for v in values]
     return python_values_to_proto_values(list(values), value_type)
+
+
+def _list_items(value: Any, cast: Any) -> list:
+    """A list feature's items as Python values of the proto's type (float arrays, the hour
+    histograms, in one call)."""
+    import numpy as np
+
+    if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+        return value.tolist()
+    return [cast(x) for x in value]
+
+
+def _entity_join_key(view: Any) -> str:
+    """The view's one join key (our views have one entity; a created-timestamp column, which
+    the row building here ignores, is refused)."""
+    (join_key,) = [c.name for c in view.entity_columns]
+    if view.batch_source.created_timestamp_column:
+        raise ValueError(f"{view.name}: views with a created-timestamp column are not supported")
+    return join_key
 
 
 def online_rows(view: Any, df: Any) -> list[tuple]:
@@ -104,9 +123,7 @@ def online_rows(view: Any, df: Any) -> list[tuple]:
     from feast.protos.feast.types.EntityKey_pb2 import EntityKey
     from feast.protos.feast.types.Value_pb2 import Value
 
-    (join_key,) = [c.name for c in view.entity_columns]  # our views have one entity
-    if view.batch_source.created_timestamp_column:
-        raise ValueError(f"{view.name}: views with a created-timestamp column are not supported")
+    join_key = _entity_join_key(view)
     names = [f.name for f in view.features]
     columns = [_proto_column(df[n].tolist(), f.dtype.to_value_type())
                for n, f in zip(names, view.features, strict=True)]
@@ -162,7 +179,6 @@ def serialized_columns(df: Any, features: list[Any]) -> list[list[bytes]]:
     Number columns are read as one block per type and each distinct value is serialized once
     with one reused message: per-column pandas calls cost more than the values (65 columns of
     a few hundred customers in a live push)."""
-    import numpy as np
     from feast.protos.feast.types import Value_pb2
 
     columns: list[list[bytes]] = [[] for _ in features]
@@ -172,7 +188,7 @@ def serialized_columns(df: Any, features: list[Any]) -> list[list[bytes]]:
         value_type = f.dtype.to_value_type()
         if value_type.name in _NUMBERS:
             blocks.setdefault(value_type.name, []).append(j)
-        elif value_type.name in _LISTS:
+        elif value_type.name in _LISTS:  # `_proto_column`'s lists, one reused message
             field, _, cast = _LISTS[value_type.name]
             for v in df[f.name].tolist():
                 if v is None:
@@ -181,8 +197,7 @@ def serialized_columns(df: Any, features: list[Any]) -> list[list[bytes]]:
                 msg.Clear()
                 held = getattr(msg, field)
                 held.SetInParent()  # an empty list is a set value, not a null
-                held.val.extend(v.tolist() if isinstance(v, np.ndarray) and v.dtype.kind == "f"
-                                else [cast(x) for x in v])
+                held.val.extend(_list_items(v, cast))
                 columns[j].append(msg.SerializeToString())
         else:
             columns[j] = [p.SerializeToString()
@@ -236,9 +251,7 @@ def write_redis(store: FeatureStore, view: Any, df: Any) -> None:
 
     if len(df) == 0:
         return
-    (join_key,) = [c.name for c in view.entity_columns]  # our views have one entity
-    if view.batch_source.created_timestamp_column:
-        raise ValueError(f"{view.name}: views with a created-timestamp column are not supported")
+    join_key = _entity_join_key(view)
     config = store.config
     ttl, dedup = config.online_store.key_ttl_seconds, not config.online_store.skip_dedup
     name = _versioned_fv_name(view, config)

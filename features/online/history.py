@@ -42,7 +42,8 @@ def _frame(customers: list[str], ts: Iterable[float], payloads: list[list]) -> p
             {s.EVENT_TS: "datetime64[ns, UTC]", s.PRICE: float, s.QUANTITY: "int64"})
     cols = dict(zip(_PAYLOAD, zip(*payloads, strict=True), strict=True))
     qty = np.array(cols[s.QUANTITY], dtype=np.float64)
-    data = {**{c: np.array(v, dtype=object) for c, v in cols.items()},
+    data = {**{c: np.array(v, dtype=object) for c, v in cols.items()
+               if c not in (s.PRICE, s.QUANTITY)},
             s.CUSTOMER_ID: np.array(customers, dtype=object),
             s.EVENT_TS: pd.to_datetime(np.asarray(ts, dtype=np.float64).astype(np.int64),
                                        unit="s", utc=True),
