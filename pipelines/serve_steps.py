@@ -6,6 +6,7 @@ import gc
 import os
 import sys
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
@@ -56,6 +57,7 @@ def decisions_frame(decisions: list[Decision]) -> pd.DataFrame:
     } for d in decisions], columns=list(DECISION_COLUMNS))
 
 
+@lru_cache(maxsize=64)  # a few horizons, one per champion: not a Timedelta per decision
 def _horizon(days: float | None) -> str | None:
     """'7d' / '16w': the label horizon of a score, as `nba train` prints it."""
     if days is None:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from features import schema as s
+from features.feature_rows import FeatureRows
 from features.online import feast_internals
 from features.transforms import CONTEXT_INPUTS, REQUEST_TS, request_context
 
@@ -61,7 +62,9 @@ class OnlineFeatures:
                               _decode(values[name]) for _, values in found]
         return cols
 
-    def read(self, customer_ids: Sequence[str], now_ts: Sequence[float]) -> list[dict[str, Any]]:
+    def read(self, customer_ids: Sequence[str], now_ts: Sequence[float]) -> FeatureRows:
+        """One feature dict per customer (stored views and request-time features), with the
+        same values by column."""
         rows = [{s.CUSTOMER_ID: c} for c in customer_ids]
         if self._fast is not None:
             cols = self._fast.read(customer_ids, self.names)
@@ -78,7 +81,8 @@ class OnlineFeatures:
         ctx = {k: [None if x != x else x for x in v.tolist()]
                for k, v in request_context(ctx_in).items()}
         columns = [(n, cols[n]) for n in self.names] + list(ctx.items())
-        return [{n: col[i] for n, col in columns} for i in range(len(rows))]
+        return FeatureRows([{n: col[i] for n, col in columns} for i in range(len(rows))],
+                           dict(columns))
 
 
 _UNKNOWN = object()
@@ -87,21 +91,22 @@ MAX_KNOWN_VALUES = 100_000
 
 class _Decoded:
     """Stored value protos decoded, scalars remembered by their bytes (they repeat: flags,
-    counts, the same prices), up to `MAX_KNOWN_VALUES`."""
+    counts, the same prices), up to `MAX_KNOWN_VALUES`. Loops over many values look up
+    `known` themselves (`_UNKNOWN` when not remembered) and call this only for the rest."""
 
     def __init__(self) -> None:
         from feast.protos.feast.types.Value_pb2 import Value
 
         self._value = Value()
-        self._known: dict[bytes, Any] = {}
+        self.known: dict[bytes, Any] = {}
 
     def __call__(self, blob: bytes) -> Any:
-        v = self._known.get(blob, _UNKNOWN)
+        v = self.known.get(blob, _UNKNOWN)
         if v is _UNKNOWN:
             self._value.ParseFromString(blob)
             v = _decode(self._value)
-            if not isinstance(v, list) and len(self._known) < MAX_KNOWN_VALUES:
-                self._known[blob] = v
+            if not isinstance(v, list) and len(self.known) < MAX_KNOWN_VALUES:
+                self.known[blob] = v
         return v
 
 
@@ -131,8 +136,9 @@ class _RedisRead:
             return {n: [] for n in names}
         replies = feast_internals.redis_hmget(self.store, _entity_keys(customer_ids),
                                               self.fields)
-        decoded = self.decoded
-        cols = {n: [None if b is None else decoded(b) for b in values]
+        decoded, known = self.decoded, self.decoded.known.get
+        cols = {n: [None if b is None else v if (v := known(b, _UNKNOWN)) is not _UNKNOWN
+                    else decoded(b) for b in values]
                 for n, values in zip(self.names, zip(*replies, strict=True), strict=True)}
         return {n: cols[n] for n in names}
 
@@ -167,11 +173,12 @@ class _SqliteRead:
         position = {k: i for i, k in enumerate(keys)}
         cols: dict[str, list[Any]] = {n: [None] * len(keys) for n in names}
         conn = feast_internals.sqlite_connection(self.store)
-        decoded = self.decoded
+        decoded, known, wanted = self.decoded, self.decoded.known.get, self.wanted
         for view, key, name, blob in conn.execute(self.sql(len(keys)),
                                                   keys * len(self.tables)).fetchall():
-            if name in self.wanted[view]:
-                cols[name][position[key]] = decoded(blob)
+            if name in wanted[view]:
+                v = known(blob, _UNKNOWN)  # most values are remembered: no call per value
+                cols[name][position[key]] = decoded(blob) if v is _UNKNOWN else v
         return cols
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from features.feature_rows import column
 from serving.policy.inputs import Scores
 from training.affinity import recent_items
 from training.model_specs import SPECS
@@ -81,9 +82,13 @@ class Scorer:
             self.score([{}] * (FAST_ROWS + 1))
 
     def _matrix(self, name: str, rows: Sequence[dict[str, Any]]) -> np.ndarray:
+        """The model's features as a C-ordered float matrix (None: NaN), built a column at a
+        time (from the rows' own columns when the online read gave them)."""
         cols = self.bundles[name].feature_names
-        return np.array([[np.nan if (v := r.get(c)) is None else v for c in cols] for r in rows],
-                        dtype=np.float64)
+        if not rows:
+            return np.empty((0, len(cols)))
+        return np.ascontiguousarray(np.array([column(rows, c) for c in cols],
+                                             dtype=np.float64).T)
 
     def score(self, rows: Sequence[dict[str, Any]], only: str | None = None) -> list[Scores]:
         """Scores for many customers in one model call per model (`only`: just that model)."""
@@ -131,9 +136,7 @@ class Scorer:
         if cb is None or not rows:
             return [(None, None)] * len(rows)
         cols = ("purchase_days_total", "days_since_first_purchase", "hours_since_last_purchase")
-        x, t_x, T = bgnbd_summary({c: np.array([np.nan if (v := r.get(c)) is None else v
-                                                for r in rows], dtype=np.float64)
-                                   for c in cols})
+        x, t_x, T = bgnbd_summary({c: np.array(column(rows, c), dtype=np.float64) for c in cols})
         ok = np.isfinite(x)
         n12, alive = np.full(len(rows), np.nan), np.full(len(rows), np.nan)
         if ok.any():

@@ -10,7 +10,6 @@ a policy that leaves the best single treatment only where a gain is confident
 
 from __future__ import annotations
 
-import contextlib
 import re
 from dataclasses import dataclass, field
 
@@ -18,6 +17,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from features.feature_rows import column
 from features.transforms import RESPONSE_FEATURES
 from training import lgbm_predict
 from training.serving_cache import ServingCache
@@ -149,20 +149,32 @@ class FeatureEncoder:
         return np.column_stack(cols) if cols else np.zeros((len(df), 0))
 
     def row_matrix(self, rows: list[dict]) -> np.ndarray:
-        """The same from feature dicts (serving): text mapped to codes, missing as NaN."""
+        """The same from feature dicts (serving), a column at a time: text mapped to codes,
+        numbers as floats, missing or unreadable values as NaN."""
         index = {c: {v: float(i) for i, v in enumerate(cats)}
                  for c, cats in self.categories.items()}
         out = np.full((len(rows), len(self.names)), np.nan)
-        for i, r in enumerate(rows):
-            for j, c in enumerate(self.names):
-                v = r.get(c)
-                if v is None:
-                    continue
-                if c in index:
-                    out[i, j] = index[c].get(str(v), np.nan)
-                else:
-                    with contextlib.suppress(TypeError, ValueError):
-                        out[i, j] = float(v)
+        for j, c in enumerate(self.names):
+            values = column(rows, c)
+            if c in index:
+                codes = index[c]
+                out[:, j] = [np.nan if v is None else codes.get(str(v), np.nan) for v in values]
+            else:
+                out[:, j] = _floats(values)
+        return out
+
+
+def _floats(values: list) -> np.ndarray | list[float]:
+    """Values as floats, None (or one that is not a number) as NaN."""
+    try:
+        return np.array(values, dtype=np.float64)  # None is NaN here
+    except (TypeError, ValueError):
+        out = []
+        for v in values:
+            try:
+                out.append(np.nan if v is None else float(v))
+            except (TypeError, ValueError):
+                out.append(np.nan)
         return out
 
 

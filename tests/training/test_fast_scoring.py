@@ -185,3 +185,32 @@ def test_probe_rows_reach_every_category_the_splits_name(tmp_path) -> None:
         compiled = lgbm_compiled.compiled(booster, False)
         assert compiled is not None
         np.testing.assert_allclose(compiled.rows(P), booster.predict(P), rtol=1e-12)
+
+
+def test_model_matrices_are_the_same_from_rows_and_from_their_columns() -> None:
+    """Matrices built a column at a time (from the online read's columns, or from plain feature
+    dicts) read text codes, numbers, numeric text, missing and unreadable values as before."""
+    from types import SimpleNamespace
+
+    from features.feature_rows import FeatureRows, column
+    from serving.scoring import Scorer
+    from training.response import FeatureEncoder
+
+    dicts = [{"a": 1.5, "seg": "y", "b": True}, {"a": None, "seg": "z"},
+             {"a": "2.5", "seg": None, "b": 0}, {"a": "abc", "seg": "x"}, {"a": [1], "b": 3}]
+    names = ["a", "seg", "b", "never"]
+    rows = FeatureRows(dicts, {n: [d.get(n) for d in dicts] for n in ("a", "seg", "b")})
+    assert column(rows, "never") == [None] * 5 and column(dicts, "seg") == rows.columns["seg"]
+    nan = np.nan
+    want = np.array([[1.5, 1, 1, nan], [nan, nan, nan, nan], [2.5, nan, 0, nan],
+                     [nan, 0, nan, nan], [nan, nan, 3, nan]])
+    encoder = FeatureEncoder(names, {"seg": ["x", "y"]})
+    for given in (dicts, rows):
+        np.testing.assert_array_equal(encoder.row_matrix(given), want)
+    numeric = [{"a": 1.5, "b": None}, {"a": -0.0, "b": 2}]
+    scorer = Scorer(bundles={"m": SimpleNamespace(feature_names=["b", "a", "never"])})
+    for given in (numeric, FeatureRows(numeric, {"a": [1.5, -0.0], "b": [None, 2]})):
+        m = scorer._matrix("m", given)
+        assert m.flags.c_contiguous
+        np.testing.assert_array_equal(m, [[nan, 1.5, nan], [2.0, -0.0, nan]])
+    assert scorer._matrix("m", []).shape == (0, 3)
