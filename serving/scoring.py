@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -138,12 +139,15 @@ class Scorer:
         cols = ("purchase_days_total", "days_since_first_purchase", "hours_since_last_purchase")
         x, t_x, T = bgnbd_summary({c: np.array(column(rows, c), dtype=np.float64) for c in cols})
         ok = np.isfinite(x)
-        n12, alive = np.full(len(rows), np.nan), np.full(len(rows), np.nan)
-        if ok.any():
-            n12[ok] = cb.expected_purchases(365.0, x[ok], t_x[ok], T[ok])
-            alive[ok] = cb.p_alive(x[ok], t_x[ok], T[ok])
-        return [(float(a) if np.isfinite(a) else None, float(b) if np.isfinite(b) else None)
-                for a, b in zip(n12, alive, strict=True)]
+        if ok.all():  # nothing to mask (one customer who has bought, say)
+            n12, alive = cb.expected_purchases(365.0, x, t_x, T), cb.p_alive(x, t_x, T)
+        else:
+            n12, alive = np.full(len(rows), np.nan), np.full(len(rows), np.nan)
+            if ok.any():
+                n12[ok] = cb.expected_purchases(365.0, x[ok], t_x[ok], T[ok])
+                alive[ok] = cb.p_alive(x[ok], t_x[ok], T[ok])
+        return [(a if math.isfinite(a) else None, b if math.isfinite(b) else None)
+                for a, b in zip(n12.tolist(), alive.tolist(), strict=True)]
 
     def horizon_days(self, name: str) -> float | None:
         """The label horizon of a binary model's score (None: no model, or an older bundle)."""

@@ -44,8 +44,11 @@ def bgnbd_summary(df: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray,
     recency = np.asarray(df["hours_since_last_purchase"], dtype=np.float64) / HOURS_PER_DAY
     bought = (days >= 1) & np.isfinite(T)
     x = np.where(bought, days - 1, np.nan)
-    t_x = np.where(bought, np.clip(T - recency, 0, None), np.nan)
+    t_x = np.where(bought, np.maximum(T - recency, 0.0), np.nan)
     return x, t_x, np.where(bought, np.maximum(T, 1e-3), np.nan)
+
+
+BGNBD_FEATURES = ("bgnbd_p_alive", "bgnbd_expected_purchases", "bgnbd_p_purchase")
 
 
 def bgnbd_features(cb: BGNBD, horizon_days: float,
@@ -53,17 +56,17 @@ def bgnbd_features(cb: BGNBD, horizon_days: float,
     """P(alive), expected purchase days and P(any purchase) within the horizon."""
     x, t_x, T = bgnbd_summary(df)
     ok = np.isfinite(x)
-    out = {k: np.full(len(x), np.nan) for k in ("bgnbd_p_alive", "bgnbd_expected_purchases",
-                                                  "bgnbd_p_purchase")}
+    if ok.all():  # every customer has bought (one served customer, say): nothing to mask
+        return {"bgnbd_p_alive": cb.p_alive(x, t_x, T),
+                "bgnbd_expected_purchases": cb.expected_purchases(horizon_days, x, t_x, T),
+                "bgnbd_p_purchase": cb.p_purchase(horizon_days, x, t_x, T)}
+    out = {k: np.full(len(x), np.nan) for k in BGNBD_FEATURES}
     if ok.any():
         out["bgnbd_p_alive"][ok] = cb.p_alive(x[ok], t_x[ok], T[ok])
         out["bgnbd_expected_purchases"][ok] = cb.expected_purchases(horizon_days, x[ok], t_x[ok],
                                                                     T[ok])
         out["bgnbd_p_purchase"][ok] = cb.p_purchase(horizon_days, x[ok], t_x[ok], T[ok])
     return out
-
-
-BGNBD_FEATURES = ("bgnbd_p_alive", "bgnbd_expected_purchases", "bgnbd_p_purchase")
 
 
 def _log_rfm(df: Mapping[str, np.ndarray]) -> np.ndarray:

@@ -212,12 +212,18 @@ def tried(arm: str, message: Action, reasons: tuple[str, ...], source: str) -> C
     return Choice(Action.NONE if arm == NONE else message, reasons, treatment=arm, source=source)
 
 
-def realized_treatments(arms: tuple[str, ...], message: Action, ctx: Context) -> dict[str, str]:
+def realized_treatments(arms: tuple[str, ...], message: Action, ctx: Context,
+                        composed: Decision | None = None) -> dict[str, str]:
     """What each exploration arm becomes for this customer (a discount the margin does not
-    allow becomes a plain email)."""
+    allow becomes a plain email). `composed`: a decision already composed, whose products are
+    the email's when it sends `message` (they are not chosen twice)."""
     inp, cfg, catalog = ctx.inp, ctx.cfg, ctx.catalog
-    intensity = content_intensity(ctx.tier, message, cfg)
-    products = [r.product_id for r in recommendations(message, inp, cfg, catalog, intensity)[0]]
+    if composed is not None and composed.action == message:
+        products = [r.product_id for r in composed.recommendations]
+    else:
+        intensity = content_intensity(ctx.tier, message, cfg)
+        products = [r.product_id
+                    for r in recommendations(message, inp, cfg, catalog, intensity)[0]]
     realized = {}
     for arm in arms:
         if arm == NONE:
@@ -237,13 +243,13 @@ def explore(greedy: Decision, choice: Choice, message: Action, values: dict[Acti
     arm = explored_treatment(ctx.decision_id, cfg)
     if arm is None:
         if cfg.explore_share > 0:  # exploring sometimes, so exploiting is not certain
-            realized = realized_treatments(cfg.explore_treatments, message, ctx)
+            realized = realized_treatments(cfg.explore_treatments, message, ctx, greedy)
             greedy.propensity = propensity(greedy_treatment, greedy_treatment, cfg,
                                            realized.__getitem__)
         return greedy
     why = Reason.EXPLORE.with_(arm, greedy_treatment)
     out = compose(tried(arm, message, (*choice.reasons, why), "explore"), values, ctx)
-    realized = realized_treatments(cfg.explore_treatments, message, ctx)
+    realized = realized_treatments(cfg.explore_treatments, message, ctx, out)
     out.propensity = propensity(treatment_of(out.action, out.offer), greedy_treatment, cfg,
                                 realized.__getitem__)
     return out
@@ -259,7 +265,7 @@ def thompson(choice: Choice, message: Action, values: dict[Action, float], bandi
     why = Reason.THOMPSON.with_(arm, bucket)
     out = compose(tried(arm, message, (*choice.reasons, why), "thompson"), values, ctx)
     got = treatment_of(out.action, out.offer)
-    realized = realized_treatments(bandit.arms, message, ctx)
+    realized = realized_treatments(bandit.arms, message, ctx, out)
     probs = bandit.probabilities(bucket)
     out.propensity = float(sum(p for a, p in zip(bandit.arms, probs, strict=True)
                                if realized[a] == got))

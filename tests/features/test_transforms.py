@@ -125,6 +125,9 @@ def test_request_context_hours_since() -> None:
     assert out["cart_open"][0] == 1
     assert out["local_hour"][0] == 8  # 13:00 UTC at UTC-5
     assert np.isnan(out["days_since_first_purchase"][0]) and np.isnan(out["units_per_line"][0])
+    # no cart count: closed; no known UTC offset: the local hour is the UTC hour
+    unknown = request_context({**inputs, "cart_items": [np.nan], "utc_offset_hours": [np.nan]})
+    assert unknown["cart_open"][0] == 0 and unknown["local_hour"][0] == 13
 
 
 def test_customer_base_context_from_three_purchase_days() -> None:
