@@ -514,6 +514,10 @@ def test_served_reads_equal_feast_and_do_not_grow_with_use(world: World) -> None
                 assert g is not None and np.allclose(v, g), k
             else:
                 assert v == g, k
+    # the same customer twice in one read (a batch request, two plan steps due): both rows
+    # are theirs (a read keyed by entity key once gave the first one nothing: cold start)
+    twice = served.read([customers[0], customers[1], customers[0]], when[:3])
+    assert twice[0] == twice[2] == first[0] and twice[1] == first[1]
 
 
 def test_catalog_popularity_is_read_from_the_online_product_view(world: World) -> None:
