@@ -23,9 +23,8 @@ CONTEXT_VIEW = "customer_context"
 class OnlineFeatures:
     """Reads one or many customers' feature vectors: on SQLite one query per customer for all
     the service's views, on Redis one HMGET per customer for all of them, on other stores one
-    provider
-    `online_read` per view (`direct=False`: Feast's `get_online_features`, the reference; tests
-    check all agree).
+    provider `online_read` per view (`direct=False`: Feast's `get_online_features`, the
+    reference; tests check all agree).
 
     The request-time features are computed in-process by `request_context`, the function the
     `customer_context` on-demand view runs, which saves Feast's on-demand overhead per call
