@@ -6,6 +6,7 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -129,7 +130,7 @@ class Scorer:
                       ) -> list[tuple[float | None, float | None]]:
         """(expected purchase days in 365 days, P(alive)) per row from the BG/NBD the intent
         (else churn) champion carries; None where there is none or no purchase yet."""
-        from training.baselines import bgnbd_summary
+        from training.baselines import bgnbd_summary, on_buyers
 
         cb = next((b.customer_base for name in ("intent", "churn")
                    if (b := self.bundles.get(name)) is not None
@@ -137,15 +138,8 @@ class Scorer:
         if cb is None or not rows:
             return [(None, None)] * len(rows)
         cols = ("purchase_days_total", "days_since_first_purchase", "hours_since_last_purchase")
-        x, t_x, T = bgnbd_summary({c: np.array(column(rows, c), dtype=np.float64) for c in cols})
-        ok = np.isfinite(x)
-        if ok.all():  # nothing to mask (one customer who has bought, say)
-            n12, alive = cb.expected_purchases(365.0, x, t_x, T), cb.p_alive(x, t_x, T)
-        else:
-            n12, alive = np.full(len(rows), np.nan), np.full(len(rows), np.nan)
-            if ok.any():
-                n12[ok] = cb.expected_purchases(365.0, x[ok], t_x[ok], T[ok])
-                alive[ok] = cb.p_alive(x[ok], t_x[ok], T[ok])
+        summary = bgnbd_summary({c: np.array(column(rows, c), dtype=np.float64) for c in cols})
+        n12, alive = on_buyers(summary, partial(cb.expected_purchases, 365.0), cb.p_alive)
         return [(a if math.isfinite(a) else None, b if math.isfinite(b) else None)
                 for a, b in zip(n12.tolist(), alive.tolist(), strict=True)]
 

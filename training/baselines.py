@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -51,22 +52,31 @@ def bgnbd_summary(df: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray,
 BGNBD_FEATURES = ("bgnbd_p_alive", "bgnbd_expected_purchases", "bgnbd_p_purchase")
 
 
+Term = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+
+
+def on_buyers(summary: tuple[np.ndarray, np.ndarray, np.ndarray], *terms: Term
+              ) -> list[np.ndarray]:
+    """Each BG/NBD term of `bgnbd_summary`'s (x, t_x, T) for the customers who have bought,
+    NaN for the others (no masking when all have: one served customer, say)."""
+    x, t_x, T = summary
+    ok = np.isfinite(x)
+    if ok.all():
+        return [term(x, t_x, T) for term in terms]
+    outs = [np.full(len(x), np.nan) for _ in terms]
+    if ok.any():
+        x, t_x, T = x[ok], t_x[ok], T[ok]
+        for out, term in zip(outs, terms, strict=True):
+            out[ok] = term(x, t_x, T)
+    return outs
+
+
 def bgnbd_features(cb: BGNBD, horizon_days: float,
                    df: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """P(alive), expected purchase days and P(any purchase) within the horizon."""
-    x, t_x, T = bgnbd_summary(df)
-    ok = np.isfinite(x)
-    if ok.all():  # every customer has bought (one served customer, say): nothing to mask
-        return {"bgnbd_p_alive": cb.p_alive(x, t_x, T),
-                "bgnbd_expected_purchases": cb.expected_purchases(horizon_days, x, t_x, T),
-                "bgnbd_p_purchase": cb.p_purchase(horizon_days, x, t_x, T)}
-    out = {k: np.full(len(x), np.nan) for k in BGNBD_FEATURES}
-    if ok.any():
-        out["bgnbd_p_alive"][ok] = cb.p_alive(x[ok], t_x[ok], T[ok])
-        out["bgnbd_expected_purchases"][ok] = cb.expected_purchases(horizon_days, x[ok], t_x[ok],
-                                                                    T[ok])
-        out["bgnbd_p_purchase"][ok] = cb.p_purchase(horizon_days, x[ok], t_x[ok], T[ok])
-    return out
+    terms = (cb.p_alive, partial(cb.expected_purchases, horizon_days),
+             partial(cb.p_purchase, horizon_days))
+    return dict(zip(BGNBD_FEATURES, on_buyers(bgnbd_summary(df), *terms), strict=True))
 
 
 def _log_rfm(df: Mapping[str, np.ndarray]) -> np.ndarray:
