@@ -167,15 +167,18 @@ class FeatureEncoder:
 def _floats(values: list) -> np.ndarray | list[float]:
     """Values as floats, None (or one that is not a number) as NaN."""
     try:
-        return np.array(values, dtype=np.float64)  # None is NaN here
+        floats = np.array(values, dtype=np.float64)  # None is NaN here
+        if floats.ndim == 1:  # not lists that happen to have one length
+            return floats
     except (TypeError, ValueError):
-        out = []
-        for v in values:
-            try:
-                out.append(np.nan if v is None else float(v))
-            except (TypeError, ValueError):
-                out.append(np.nan)
-        return out
+        pass
+    out = []
+    for v in values:
+        try:
+            out.append(np.nan if v is None else float(v))
+        except (TypeError, ValueError):
+            out.append(np.nan)
+    return out
 
 
 def _is_text(col: pd.Series) -> bool:

@@ -207,6 +207,9 @@ def test_model_matrices_are_the_same_from_rows_and_from_their_columns() -> None:
     encoder = FeatureEncoder(names, {"seg": ["x", "y"]})
     for given in (dicts, rows):
         np.testing.assert_array_equal(encoder.row_matrix(given), want)
+    # lists of one length throughout are not numbers either
+    np.testing.assert_array_equal(encoder.row_matrix([{"a": [1], "b": [2, 3]}]),
+                                  [[nan, nan, nan, nan]])
     numeric = [{"a": 1.5, "b": None}, {"a": -0.0, "b": 2}]
     scorer = Scorer(bundles={"m": SimpleNamespace(feature_names=["b", "a", "never"])})
     for given in (numeric, FeatureRows(numeric, {"a": [1.5, -0.0], "b": [None, 2]})):
