@@ -261,9 +261,12 @@ def write_redis(store: FeatureStore, view: Any, df: Any) -> None:
     version = config.entity_key_serialization_version
     keys = [_entity_key(config.project, join_key, str(c), version)
             for c in df[join_key].tolist()]
-    # event times as Feast writes them: microseconds (it goes through Python datetimes)
-    times = pd.to_datetime(df[view.batch_source.timestamp_field], utc=True).dt.as_unit("us")
-    micros = times.array.asi8.tolist()
+    # event times as Feast writes them: microseconds (it goes through Python datetimes); a
+    # zone-aware column is converted as it is (to_datetime and .dt cost 0.3 ms a call)
+    times = df[view.batch_source.timestamp_field]
+    if not isinstance(times.dtype, pd.DatetimeTZDtype):
+        times = pd.to_datetime(times, utc=True)
+    micros = times.array.as_unit("us").asi8.tolist()
     client = redis_client(store)
     previous: list[Any] = [None] * len(keys)
     if dedup:
