@@ -249,6 +249,32 @@ def test_history_seeded_from_batches_equals_one_frame(tmp_path: Path,
     pd.testing.assert_frame_equal(seeded["batches"], seeded["frame"])
 
 
+def test_history_keeps_missing_values_as_missing(tmp_path: Path) -> None:
+    """Whatever a frame's dtypes, a missing value (None, NaN, pd.NA, an absent column) is read
+    back from the history as missing and every present value as itself."""
+    from features.online.history import open_history
+
+    events = pd.DataFrame({
+        s.EVENT_ID: ["a", "b", "c"], s.CUSTOMER_ID: ["c1", "c1", "c2"],
+        s.EVENT_TYPE: pd.Categorical(["product_view", "purchase", "email_open"]),
+        s.EVENT_TS: pd.to_datetime(["2026-01-01 10:00", "2026-01-01 11:00",
+                                    "2026-01-02 09:30"], utc=True),
+        s.PRODUCT_ID: ["p1", "p2", np.nan],
+        s.CATEGORY: pd.array(["shoes", pd.NA, "bags"], dtype="string"),
+        s.PRICE: [np.nan, 20.5, None], s.QUANTITY: [0, 2, 0]})  # no campaign_id column
+    history = open_history(Settings.from_env(env={}, data_dir=tmp_path))
+    history.append(events)
+    got = history.recent(["c1", "c2"]).sort_values(s.EVENT_ID, ignore_index=True)
+    history.close()
+    assert got[s.EVENT_TYPE].tolist() == ["product_view", "purchase", "email_open"]
+    assert got[s.PRODUCT_ID].tolist() == ["p1", "p2", None]
+    assert got[s.CATEGORY].tolist() == ["shoes", None, "bags"]
+    assert got[s.PRICE].isna().tolist() == [True, False, True] and got[s.PRICE][1] == 20.5
+    assert got[s.QUANTITY].tolist() == [0, 2, 0]
+    assert got[s.CAMPAIGN_ID].isna().all()
+    assert (got[s.EVENT_TS] == events[s.EVENT_TS]).all()
+
+
 def test_unreachable_store_is_a_quick_clear_error(tmp_path: Path) -> None:
     settings = Settings.from_env(env={}, data_dir=tmp_path, online_store="redis://127.0.0.1:6399/0")
     t = time.perf_counter()
