@@ -5,7 +5,8 @@ Figures, per online store (SQLite, Redis):
 - online read of one customer's full feature vector (the `policy_v1` service: 4 views + the
   on-demand view), p50/p99 (target p99 <= 5 ms), next to the same read without the on-demand
   view and a raw floor (one SQLite SELECT / one Redis HGETALL of the same key);
-- live ingest: sustained throughput on a backlog, and event-to-visible latency when events
+- live ingest: sustained throughput on a backlog, the cost of a batch split into a fixed part
+  and a part per event, and event-to-visible latency when events
   arrive at a steady rate, in one process and in N processes partitioned by customer (targets:
   on Redis p99 <= 100 ms at 5,000 events/s; on the embedded SQLite store, one writer, p99 <= 1 s).
 
@@ -134,6 +135,7 @@ def bench_store(store_url: str, full: Dataset, cut: pd.Timestamp, work: Path,
     thr = (len(backlog) - 200) / secs
     figure("live ingest throughput (backlog, 1,000/batch)", thr, "events/s", ">= 1,000/s",
            thr >= 1000)
+    _batch_costs(updater, live.iloc[len(backlog):half], rate / workers)
     fresh, verified, failed = _steady_stream(updater, store, stream, rate)
     limit = 100 if name == "redis" else 1000
     _freshness("1 process", rate, fresh, verified, failed, limit)
@@ -154,6 +156,35 @@ def bench_store(store_url: str, full: Dataset, cut: pd.Timestamp, work: Path,
 
     open_history(settings).clear()
     store.teardown()
+
+
+def _batch_costs(updater, events: pd.DataFrame, rate_per_worker: float) -> None:
+    """Time per live batch at two sizes, split into a fixed part per batch and a part per
+    event (a straight line through the two): under a steady stream a worker's batch takes
+    T = fixed / (1 - rate x per-event), the cycle that sets event-to-visible latency."""
+    per_batch = {}
+    for size in (10, 150):
+        chunk, events = events.iloc[:20 * size], events.iloc[20 * size:]
+        if len(chunk) < 20 * size:
+            print("(skipping the batch-cost figures: too few events; use more customers)")
+            return
+        t = time.perf_counter()
+        for i in range(0, len(chunk), size):
+            updater.ingest(chunk.iloc[i:i + size])
+        per_batch[size] = (time.perf_counter() - t) / 20
+    per_event = max((per_batch[150] - per_batch[10]) / 140, 0.0)
+    fixed = per_batch[10] - 10 * per_event
+    figure("live batch of 10 / of 150 events", per_batch[10] * 1000,
+           f"/ {per_batch[150] * 1000:.1f} ms")
+    figure("  fixed per batch", fixed * 1000, "ms")
+    figure("  per event", per_event * 1e6, "us")
+    load = rate_per_worker * per_event
+    if load < 1:
+        figure(f"  steady batch time at {rate_per_worker:,.0f} events/s per worker, implied",
+               fixed / (1 - load) * 1000, "ms")
+    else:
+        print(f"  at {rate_per_worker:,.0f} events/s per worker the events alone need "
+              f"{load:.0%} of a core: a worker falls behind")
 
 
 def _freshness(label: str, rate: float, fresh, verified: int, failed: int, limit: float) -> None:
