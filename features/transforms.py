@@ -157,7 +157,7 @@ def _prepare(events: pd.DataFrame) -> tuple[np.ndarray, pd.Index, np.ndarray, np
     order = np.lexsort((t, codes))
     cols = [s.PRICE, s.QUANTITY] + ([s.PRODUCT_ID] if s.PRODUCT_ID in events.columns else [])
     # column by column (a frame's take and re-index cost more than the values of a live batch)
-    ev = pd.DataFrame({c: events[c].to_numpy()[order] for c in cols}, copy=False)
+    ev = pd.DataFrame({c: events[c].array[order] for c in cols}, copy=False)
     return codes[order], uniques, t[order], etype[order].astype(np.int8), ev
 
 
