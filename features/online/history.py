@@ -71,7 +71,9 @@ def _values(events: pd.DataFrame, column: str) -> list:
         return [None] * len(events)
     col = events[column]
     values = col.tolist()
-    if col.dtype.kind not in "iub":  # integers and booleans have no missing values
+    # numpy integers and booleans have no missing values (pandas' nullable Int64 and boolean
+    # have the same kinds, and do)
+    if not (isinstance(col.dtype, np.dtype) and col.dtype.kind in "iub"):
         for i in np.flatnonzero(col.isna().to_numpy()).tolist():
             values[i] = None
     return values

@@ -261,7 +261,8 @@ def test_history_keeps_missing_values_as_missing(tmp_path: Path) -> None:
                                     "2026-01-02 09:30"], utc=True),
         s.PRODUCT_ID: ["p1", "p2", np.nan],
         s.CATEGORY: pd.array(["shoes", pd.NA, "bags"], dtype="string"),
-        s.PRICE: [np.nan, 20.5, None], s.QUANTITY: [0, 2, 0]})  # no campaign_id column
+        s.PRICE: [np.nan, 20.5, None],  # no campaign_id column
+        s.QUANTITY: pd.array([None, 2, 0], dtype="Int64")})  # a nullable integer: None is NA
     history = open_history(Settings.from_env(env={}, data_dir=tmp_path))
     history.append(events)
     got = history.recent(["c1", "c2"]).sort_values(s.EVENT_ID, ignore_index=True)
@@ -270,7 +271,7 @@ def test_history_keeps_missing_values_as_missing(tmp_path: Path) -> None:
     assert got[s.PRODUCT_ID].tolist() == ["p1", "p2", None]
     assert got[s.CATEGORY].tolist() == ["shoes", None, "bags"]
     assert got[s.PRICE].isna().tolist() == [True, False, True] and got[s.PRICE][1] == 20.5
-    assert got[s.QUANTITY].tolist() == [0, 2, 0]
+    assert got[s.QUANTITY].tolist() == [0, 2, 0]  # a missing quantity reads back as 0
     assert got[s.CAMPAIGN_ID].isna().all()
     assert (got[s.EVENT_TS] == events[s.EVENT_TS]).all()
 
